@@ -1,0 +1,34 @@
+"""Errors that say what is wrong and where, so a user can fix their input."""
+
+from __future__ import annotations
+
+
+class OpsloopError(Exception):
+    """Base of every error opsloop raises on purpose.
+
+    Attributes:
+        where: the place the problem is (a file:line:column, a JSON path, a field).
+    """
+
+    status_code = 400
+
+    def __init__(self, message: str, *, where: str | None = None) -> None:
+        self.message = message
+        self.where = where
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class InvalidInput(OpsloopError):
+    """User input (API body, CLI argument, file, rule) is malformed; nothing was changed."""
+
+
+class NotFound(OpsloopError):
+    status_code = 404
+
+
+class Forbidden(OpsloopError):
+    status_code = 403
+
+
+class Conflict(OpsloopError):
+    status_code = 409

@@ -1,0 +1,13 @@
+"""Analytical store: the canonical tables in DuckDB (default) or PostgreSQL, via Ibis."""
+
+from opsloop.warehouse.engine import Warehouse, WarehouseBusy, dataset_name
+from opsloop.warehouse.schema import CANONICAL_TABLES, TABLES_BY_NAME, Table
+
+__all__ = [
+    "CANONICAL_TABLES",
+    "TABLES_BY_NAME",
+    "Table",
+    "Warehouse",
+    "WarehouseBusy",
+    "dataset_name",
+]

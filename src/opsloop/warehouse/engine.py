@@ -1,0 +1,227 @@
+"""The warehouse adapter: the only place that talks to the analytical engine.
+
+Centers build Ibis expressions from :meth:`Warehouse.table` and execute them here, so
+the same expression runs on DuckDB (embedded default) or PostgreSQL (and, through
+Ibis, on a cluster engine). A *dataset* is a DuckDB/PostgreSQL schema holding one
+copy of the canonical tables: ``main`` for the synthetic bank (``public`` on
+PostgreSQL), ``berka``/``bank_marketing``/``hillstrom`` for the real data sets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import ibis
+import pyarrow as pa
+from ibis.backends.duckdb import Backend as DuckDBBackend
+
+from opsloop.errors import InvalidInput, NotFound
+from opsloop.warehouse.readonly import check_read_only
+from opsloop.warehouse.schema import TABLES_BY_NAME, conform
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+TableSource = pa.Table | Path | list[Path]
+
+
+def dataset_name(name: str) -> str:
+    """Normalise a user's dataset name ("bank-marketing" → "bank_marketing")."""
+    norm = name.strip().lower().replace("-", "_")
+    if not _IDENT.match(norm):
+        raise InvalidInput(f"dataset name {name!r} must be letters, digits, '-' or '_'")
+    return norm
+
+
+@dataclass
+class Warehouse:
+    """An open warehouse: an Ibis backend plus which dataset is the default."""
+
+    con: ibis.BaseBackend
+    url: str
+    read_only: bool = False
+
+    @property
+    def dialect(self) -> str:
+        return "duckdb" if isinstance(self.con, DuckDBBackend) else "postgres"
+
+    @property
+    def default_dataset(self) -> str:
+        return "main" if self.dialect == "duckdb" else "public"
+
+    @classmethod
+    def open(cls, url: str, *, read_only: bool = False) -> Warehouse:
+        """Open a DuckDB file (``path`` or ``duckdb://path``) or a ``postgresql://`` URL."""
+        if url.startswith(("postgres://", "postgresql://")):
+            return cls(ibis.connect(url.replace("postgresql+psycopg://", "postgres://")), url)
+        path = url.removeprefix("duckdb://")
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if read_only and not Path(path).exists():
+                raise NotFound(f"no warehouse at {path}: run `opsloop generate` or `opsloop load`")
+        try:
+            con = ibis.duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as exc:
+            raise WarehouseBusy(str(exc)) from exc
+        return cls(con, url, read_only=read_only)
+
+    def close(self) -> None:
+        self.con.disconnect()
+
+    # -- reading ---------------------------------------------------------------------------
+    def datasets(self) -> list[str]:
+        """Datasets (schemas) that hold a ``customers`` table."""
+        sql = (
+            "select table_schema from information_schema.tables "
+            "where table_name = 'customers' order by 1"
+        )
+        return [str(r[0]) for r in self._raw_fetch(sql)]
+
+    def tables(self, dataset: str | None = None) -> list[str]:
+        ds = dataset_name(dataset) if dataset else self.default_dataset
+        return sorted(self.con.list_tables(database=ds))
+
+    def table(self, name: str, *, dataset: str | None = None) -> ibis.Table:
+        ds = dataset_name(dataset) if dataset else self.default_dataset
+        if name not in self.tables(ds):
+            raise NotFound(f"table {name!r} is not in dataset {ds!r}", where="table")
+        return self.con.table(name, database=ds)
+
+    def execute(self, expr: ibis.Expr) -> pa.Table:
+        """Run an Ibis expression here and return Arrow."""
+        return self.con.to_pyarrow(expr)
+
+    def sql(self, query: str, *, dataset: str | None = None, limit: int | None = None) -> pa.Table:
+        """Run one read-only SQL statement (checked by SQLGlot before it reaches the engine)."""
+        ds = dataset_name(dataset) if dataset else self.default_dataset
+        allowed = frozenset(self.tables(ds))
+        tree = check_read_only(query, dialect=self.dialect, allowed_tables=allowed)
+        if limit is not None:
+            tree = tree.limit(limit) if not tree.args.get("limit") else tree
+        text = tree.sql(dialect=self.dialect)
+        if self.dialect == "duckdb":
+            cur = self._duck().cursor()
+            try:
+                cur.execute(f"set search_path = '{ds}'")
+                return cur.execute(text).to_arrow_table()
+            finally:
+                cur.close()
+        qualified = tree.transform(lambda n: _qualify(n, ds)).sql(dialect=self.dialect)
+        return self.con.sql(qualified).to_pyarrow()
+
+    # -- writing ---------------------------------------------------------------------------
+    def replace_tables(
+        self, tables: Mapping[str, TableSource], *, dataset: str | None = None
+    ) -> None:
+        """Create or replace whole tables in one transaction: all of them land, or none.
+
+        Canonical tables are checked against :mod:`opsloop.warehouse.schema` first. A source
+        is an Arrow table or Parquet file(s) (loaded by the engine's own reader).
+        """
+        if self.read_only:
+            raise InvalidInput("the warehouse is open read-only")
+        ds = dataset_name(dataset) if dataset else self.default_dataset
+        if self.dialect != "duckdb":
+            self._replace_tables_ibis(tables, ds)
+            return
+        con = self._duck()
+        con.execute("begin transaction")
+        try:
+            con.execute(f'create schema if not exists "{ds}"')
+            for name, source in tables.items():
+                _check_ident(name)
+                target = f'"{ds}"."{name}"'
+                if isinstance(source, pa.Table):
+                    data = (
+                        conform(TABLES_BY_NAME[name], source) if name in TABLES_BY_NAME else source
+                    )
+                    con.register("_opsloop_src", data)
+                    con.execute(f"create or replace table {target} as select * from _opsloop_src")
+                    con.unregister("_opsloop_src")
+                else:
+                    files = [source] if isinstance(source, Path) else list(source)
+                    listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+                    con.execute(
+                        f"create or replace table {target} as select * from read_parquet([{listing}])"
+                    )
+                    if name in TABLES_BY_NAME:
+                        _check_columns(con, ds, name)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+
+    def _replace_tables_ibis(self, tables: Mapping[str, TableSource], ds: str) -> None:
+        import pyarrow.parquet as pq
+
+        self.con.raw_sql(f'create schema if not exists "{ds}"').close()
+        for name, source in tables.items():
+            _check_ident(name)
+            data = source if isinstance(source, pa.Table) else _read_parquet(source, pq)
+            if name in TABLES_BY_NAME:
+                data = conform(TABLES_BY_NAME[name], data)
+            # ibis 12's postgres overwrite=True emits a broken DROP; do it ourselves.
+            self.con.raw_sql(f'drop table if exists "{ds}"."{name}"').close()
+            self.con.create_table(name, data, database=ds)
+
+    def checksum(self, name: str, *, dataset: str | None = None) -> str:
+        """An order-independent content hash of a table (for determinism checks)."""
+        ds = dataset_name(dataset) if dataset else self.default_dataset
+        _check_ident(name)
+        rows = self._raw_fetch(
+            f'select count(*), coalesce(sum(hash(t)::hugeint), 0) from "{ds}"."{name}" t'
+        )
+        count, digest = rows[0]
+        return f"{count}:{digest}"
+
+    # -- internals -------------------------------------------------------------------------
+    def _duck(self) -> duckdb.DuckDBPyConnection:
+        con: duckdb.DuckDBPyConnection = self.con.con  # type: ignore[attr-defined]
+        return con
+
+    def _raw_fetch(self, sql: str) -> list[tuple[Any, ...]]:
+        if self.dialect == "duckdb":
+            return list(self._duck().execute(sql).fetchall())
+        with self.con.raw_sql(sql) as cur:  # type: ignore[attr-defined]
+            return list(cur.fetchall())
+
+
+class WarehouseBusy(InvalidInput):
+    """Another process holds the DuckDB file for writing (usually ``opsloop serve``)."""
+
+    status_code = 409
+
+
+def _read_parquet(source: Path | Iterable[Path], pq: Any) -> pa.Table:
+    files = [source] if isinstance(source, Path) else list(source)
+    return pa.concat_tables([pq.read_table(f) for f in files])
+
+
+def _check_ident(name: str) -> None:
+    if not _IDENT.match(name):
+        raise InvalidInput(f"table name {name!r} is not a plain identifier")
+
+
+def _check_columns(con: duckdb.DuckDBPyConnection, ds: str, name: str) -> None:
+    got = {
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = ? and table_name = ?",
+            [ds, name],
+        ).fetchall()
+    }
+    missing = [c for c in TABLES_BY_NAME[name].column_names if c not in got]
+    if missing:
+        raise InvalidInput(f"table {name}: missing canonical columns {missing}")
+
+
+def _qualify(node: Any, ds: str) -> Any:
+    from sqlglot import exp
+
+    if isinstance(node, exp.Table) and not node.db and not isinstance(node.this, exp.Func):
+        node.set("db", exp.to_identifier(ds))
+    return node
