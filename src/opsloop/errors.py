@@ -18,17 +18,17 @@ class OpsloopError(Exception):
         super().__init__(f"{where}: {message}" if where else message)
 
 
-class InvalidInput(OpsloopError):
+class InvalidInputError(OpsloopError):
     """User input (API body, CLI argument, file, rule) is malformed; nothing was changed."""
 
 
-class NotFound(OpsloopError):
+class NotFoundError(OpsloopError):
     status_code = 404
 
 
-class Forbidden(OpsloopError):
+class ForbiddenError(OpsloopError):
     status_code = 403
 
 
-class Conflict(OpsloopError):
+class ConflictError(OpsloopError):
     status_code = 409

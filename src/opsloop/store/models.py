@@ -9,6 +9,7 @@ in ``migrations/versions``; a test checks the models and the migrations agree.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any, ClassVar
 
 from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Integer, MetaData, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -24,7 +25,7 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dict[str, object]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, object]: JSON}
 
 
 class OrgUnit(Base):

@@ -1,6 +1,6 @@
 """Analytical store: the canonical tables in DuckDB (default) or PostgreSQL, via Ibis."""
 
-from opsloop.warehouse.engine import Warehouse, WarehouseBusy, dataset_name
+from opsloop.warehouse.engine import Warehouse, WarehouseBusyError, dataset_name
 from opsloop.warehouse.schema import CANONICAL_TABLES, TABLES_BY_NAME, Table
 
 __all__ = [
@@ -8,6 +8,6 @@ __all__ = [
     "TABLES_BY_NAME",
     "Table",
     "Warehouse",
-    "WarehouseBusy",
+    "WarehouseBusyError",
     "dataset_name",
 ]

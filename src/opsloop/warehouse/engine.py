@@ -13,26 +13,27 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import duckdb
 import ibis
 import pyarrow as pa
 from ibis.backends.duckdb import Backend as DuckDBBackend
+from sqlglot import exp
 
-from opsloop.errors import InvalidInput, NotFound
+from opsloop.errors import InvalidInputError, NotFoundError
 from opsloop.warehouse.readonly import check_read_only
 from opsloop.warehouse.schema import TABLES_BY_NAME, conform
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
-TableSource = pa.Table | Path | list[Path]
+TableSource: TypeAlias = pa.Table | Path | list[Path]
 
 
 def dataset_name(name: str) -> str:
     """Normalise a user's dataset name ("bank-marketing" → "bank_marketing")."""
     norm = name.strip().lower().replace("-", "_")
     if not _IDENT.match(norm):
-        raise InvalidInput(f"dataset name {name!r} must be letters, digits, '-' or '_'")
+        raise InvalidInputError(f"dataset name {name!r} must be letters, digits, '-' or '_'")
     return norm
 
 
@@ -61,11 +62,13 @@ class Warehouse:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             if read_only and not Path(path).exists():
-                raise NotFound(f"no warehouse at {path}: run `opsloop generate` or `opsloop load`")
+                raise NotFoundError(
+                    f"no warehouse at {path}: run `opsloop generate` or `opsloop load`"
+                )
         try:
             con = ibis.duckdb.connect(path, read_only=read_only)
         except duckdb.IOException as exc:
-            raise WarehouseBusy(str(exc)) from exc
+            raise WarehouseBusyError(str(exc)) from exc
         return cls(con, url, read_only=read_only)
 
     def close(self) -> None:
@@ -87,7 +90,7 @@ class Warehouse:
     def table(self, name: str, *, dataset: str | None = None) -> ibis.Table:
         ds = dataset_name(dataset) if dataset else self.default_dataset
         if name not in self.tables(ds):
-            raise NotFound(f"table {name!r} is not in dataset {ds!r}", where="table")
+            raise NotFoundError(f"table {name!r} is not in dataset {ds!r}", where="table")
         return self.con.table(name, database=ds)
 
     def execute(self, expr: ibis.Expr) -> pa.Table:
@@ -99,8 +102,8 @@ class Warehouse:
         ds = dataset_name(dataset) if dataset else self.default_dataset
         allowed = frozenset(self.tables(ds))
         tree = check_read_only(query, dialect=self.dialect, allowed_tables=allowed)
-        if limit is not None:
-            tree = tree.limit(limit) if not tree.args.get("limit") else tree
+        if limit is not None and isinstance(tree, exp.Query) and not tree.args.get("limit"):
+            tree = tree.limit(limit)
         text = tree.sql(dialect=self.dialect)
         if self.dialect == "duckdb":
             cur = self._duck().cursor()
@@ -122,7 +125,7 @@ class Warehouse:
         is an Arrow table or Parquet file(s) (loaded by the engine's own reader).
         """
         if self.read_only:
-            raise InvalidInput("the warehouse is open read-only")
+            raise InvalidInputError("the warehouse is open read-only")
         ds = dataset_name(dataset) if dataset else self.default_dataset
         if self.dialect != "duckdb":
             self._replace_tables_ibis(tables, ds)
@@ -144,9 +147,8 @@ class Warehouse:
                 else:
                     files = [source] if isinstance(source, Path) else list(source)
                     listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
-                    con.execute(
-                        f"create or replace table {target} as select * from read_parquet([{listing}])"
-                    )
+                    reader = f"read_parquet([{listing}])"
+                    con.execute(f"create or replace table {target} as select * from {reader}")
                     if name in TABLES_BY_NAME:
                         _check_columns(con, ds, name)
             con.execute("commit")
@@ -189,7 +191,7 @@ class Warehouse:
             return list(cur.fetchall())
 
 
-class WarehouseBusy(InvalidInput):
+class WarehouseBusyError(InvalidInputError):
     """Another process holds the DuckDB file for writing (usually ``opsloop serve``)."""
 
     status_code = 409
@@ -202,7 +204,7 @@ def _read_parquet(source: Path | Iterable[Path], pq: Any) -> pa.Table:
 
 def _check_ident(name: str) -> None:
     if not _IDENT.match(name):
-        raise InvalidInput(f"table name {name!r} is not a plain identifier")
+        raise InvalidInputError(f"table name {name!r} is not a plain identifier")
 
 
 def _check_columns(con: duckdb.DuckDBPyConnection, ds: str, name: str) -> None:
@@ -216,12 +218,10 @@ def _check_columns(con: duckdb.DuckDBPyConnection, ds: str, name: str) -> None:
     }
     missing = [c for c in TABLES_BY_NAME[name].column_names if c not in got]
     if missing:
-        raise InvalidInput(f"table {name}: missing canonical columns {missing}")
+        raise InvalidInputError(f"table {name}: missing canonical columns {missing}")
 
 
 def _qualify(node: Any, ds: str) -> Any:
-    from sqlglot import exp
-
     if isinstance(node, exp.Table) and not node.db and not isinstance(node.this, exp.Func):
         node.set("db", exp.to_identifier(ds))
     return node

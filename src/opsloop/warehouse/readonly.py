@@ -13,7 +13,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from opsloop.errors import InvalidInput
+from opsloop.errors import InvalidInputError
 
 _QUERY_ROOTS = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery, exp.Values)
 _FORBIDDEN_NODES: tuple[type[exp.Expression], ...] = (
@@ -57,7 +57,7 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 def check_read_only(
     sql: str, *, dialect: str = "duckdb", allowed_tables: frozenset[str] | None = None
 ) -> exp.Expression:
-    """Return the parsed statement, or raise :class:`InvalidInput` saying why it is refused.
+    """Return the parsed statement, or raise :class:`InvalidInputError` saying why it is refused.
 
     Args:
         sql: the user's statement.
@@ -70,29 +70,34 @@ def check_read_only(
     """
     text = sql.strip().rstrip(";").strip()
     if not text:
-        raise InvalidInput("the query is empty", where="sql")
+        raise InvalidInputError("the query is empty", where="sql")
     try:
         statements = sqlglot.parse(text, read=dialect)
     except ParseError as exc:
         err = exc.errors[0] if exc.errors else {}
         where = f"sql:line {err.get('line', '?')}:col {err.get('col', '?')}"
-        raise InvalidInput(f"cannot parse the query: {err.get('description', exc)}", where=where)
-    statements = [s for s in statements if s is not None]
-    if len(statements) != 1:
-        raise InvalidInput(f"one statement expected, got {len(statements)}", where="sql")
-    tree = statements[0]
+        msg = f"cannot parse the query: {err.get('description', exc)}"
+        raise InvalidInputError(msg, where=where) from None
+    found = [s for s in statements if s is not None]
+    if len(found) != 1:
+        raise InvalidInputError(f"one statement expected, got {len(found)}", where="sql")
+    tree = found[0]
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     if not isinstance(tree, _QUERY_ROOTS):
         kind = type(tree).__name__.upper()
-        raise InvalidInput(f"only read-only queries are allowed; this is a {kind}", where="sql")
+        raise InvalidInputError(
+            f"only read-only queries are allowed; this is a {kind}", where="sql"
+        )
     for node in tree.walk():
         if isinstance(node, _FORBIDDEN_NODES):
             kind = type(node).__name__.upper()
-            raise InvalidInput(f"only read-only queries are allowed; found {kind}", where="sql")
+            raise InvalidInputError(
+                f"only read-only queries are allowed; found {kind}", where="sql"
+            )
         if isinstance(node, exp.Func):
-            name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+            name = node.sql(dialect=dialect).split("(", 1)[0].strip().lower()
             if name.startswith(_FORBIDDEN_FUNCTION_PREFIXES):
-                raise InvalidInput(f"function {name}() is not allowed in queries", where="sql")
+                raise InvalidInputError(f"function {name}() is not allowed in queries", where="sql")
         if isinstance(node, exp.Table) and not isinstance(node.this, exp.Func):
             _check_table(node, ctes, allowed_tables)
     return tree
@@ -101,13 +106,13 @@ def check_read_only(
 def _check_table(node: exp.Table, ctes: set[str], allowed: frozenset[str] | None) -> None:
     name = node.name
     if not _NAME.match(name):
-        raise InvalidInput(
+        raise InvalidInputError(
             f"{name!r} is not a table name; reading files is not allowed", where="sql"
         )
     if node.catalog:
-        raise InvalidInput(f"catalog {node.catalog!r} is not allowed", where="sql")
+        raise InvalidInputError(f"catalog {node.catalog!r} is not allowed", where="sql")
     if node.db and not _NAME.match(node.db):
-        raise InvalidInput(f"{node.db!r} is not a dataset name", where="sql")
+        raise InvalidInputError(f"{node.db!r} is not a dataset name", where="sql")
     if allowed is not None and name not in ctes and name not in allowed:
         known = ", ".join(sorted(allowed))
-        raise InvalidInput(f"unknown table {name!r}; tables: {known}", where="sql")
+        raise InvalidInputError(f"unknown table {name!r}; tables: {known}", where="sql")
