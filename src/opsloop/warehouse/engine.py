@@ -10,8 +10,9 @@ PostgreSQL), ``berka``/``bank_marketing``/``hillstrom`` for the real data sets.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -44,6 +45,9 @@ class Warehouse:
     con: ibis.BaseBackend
     url: str
     read_only: bool = False
+    # One engine connection serves every thread of a server process: calls take turns
+    # (the engine parallelises each query itself).
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @property
     def dialect(self) -> str:
@@ -81,11 +85,13 @@ class Warehouse:
             "select table_schema from information_schema.tables "
             "where table_name = 'customers' order by 1"
         )
-        return [str(r[0]) for r in self._raw_fetch(sql)]
+        with self.lock:
+            return [str(r[0]) for r in self._raw_fetch(sql)]
 
     def tables(self, dataset: str | None = None) -> list[str]:
         ds = dataset_name(dataset) if dataset else self.default_dataset
-        return sorted(self.con.list_tables(database=ds))
+        with self.lock:
+            return sorted(self.con.list_tables(database=ds))
 
     def table(self, name: str, *, dataset: str | None = None) -> ibis.Table:
         ds = dataset_name(dataset) if dataset else self.default_dataset
@@ -95,7 +101,8 @@ class Warehouse:
 
     def execute(self, expr: ibis.Expr) -> pa.Table:
         """Run an Ibis expression here and return Arrow."""
-        return self.con.to_pyarrow(expr)
+        with self.lock:
+            return self.con.to_pyarrow(expr)
 
     def sql(self, query: str, *, dataset: str | None = None, limit: int | None = None) -> pa.Table:
         """Run one read-only SQL statement (checked by SQLGlot before it reaches the engine)."""
@@ -105,15 +112,16 @@ class Warehouse:
         if limit is not None and isinstance(tree, exp.Query) and not tree.args.get("limit"):
             tree = tree.limit(limit)
         text = tree.sql(dialect=self.dialect)
-        if self.dialect == "duckdb":
-            cur = self._duck().cursor()
-            try:
-                cur.execute(f"set search_path = '{ds}'")
-                return cur.execute(text).to_arrow_table()
-            finally:
-                cur.close()
-        qualified = tree.transform(lambda n: _qualify(n, ds)).sql(dialect=self.dialect)
-        return self.con.sql(qualified).to_pyarrow()
+        with self.lock:
+            if self.dialect == "duckdb":
+                cur = self._duck().cursor()
+                try:
+                    cur.execute(f"set search_path = '{ds}'")
+                    return cur.execute(text).to_arrow_table()
+                finally:
+                    cur.close()
+            qualified = tree.transform(lambda n: _qualify(n, ds)).sql(dialect=self.dialect)
+            return self.con.sql(qualified).to_pyarrow()
 
     # -- writing ---------------------------------------------------------------------------
     def replace_tables(
@@ -127,9 +135,13 @@ class Warehouse:
         if self.read_only:
             raise InvalidInputError("the warehouse is open read-only")
         ds = dataset_name(dataset) if dataset else self.default_dataset
-        if self.dialect != "duckdb":
-            self._replace_tables_ibis(tables, ds)
-            return
+        with self.lock:
+            if self.dialect != "duckdb":
+                self._replace_tables_ibis(tables, ds)
+            else:
+                self._replace_tables_duckdb(tables, ds)
+
+    def _replace_tables_duckdb(self, tables: Mapping[str, TableSource], ds: str) -> None:
         con = self._duck()
         con.execute("begin transaction")
         try:
@@ -173,9 +185,10 @@ class Warehouse:
         """An order-independent content hash of a table (for determinism checks)."""
         ds = dataset_name(dataset) if dataset else self.default_dataset
         _check_ident(name)
-        rows = self._raw_fetch(
-            f'select count(*), coalesce(sum(hash(t)::hugeint), 0) from "{ds}"."{name}" t'
-        )
+        with self.lock:
+            rows = self._raw_fetch(
+                f'select count(*), coalesce(sum(hash(t)::hugeint), 0) from "{ds}"."{name}" t'
+            )
         count, digest = rows[0]
         return f"{count}:{digest}"
 

@@ -1,0 +1,179 @@
+"""The ``opsloop`` command line: thin commands over the centers' services."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import pyarrow as pa
+import typer
+
+from opsloop import __version__
+from opsloop.cli import generate as generate_cli
+from opsloop.cli import load as load_cli
+from opsloop.cli.output import Format, console, print_arrow
+from opsloop.cli.server_link import find_server
+from opsloop.errors import OpsloopError
+from opsloop.settings import Settings, get_settings
+
+app = typer.Typer(
+    name="opsloop",
+    help="opsloop — closed-loop customer operations for retail banks (数智化运营平台).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Operational store (migrations).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(load_cli.app, name="load")
+app.command("generate")(generate_cli.command)
+
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table | csv | json")]
+
+
+@app.callback()
+def _global(
+    home: Annotated[
+        Path | None, typer.Option("--home", help="data directory (OPSLOOP_HOME)")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="operational store URL")
+    ] = None,
+    warehouse: Annotated[
+        str | None, typer.Option("--warehouse", help="DuckDB file or postgres URL")
+    ] = None,
+) -> None:
+    """Flags override OPSLOOP_* environment variables."""
+    for name, value in (
+        ("OPSLOOP_HOME", home),
+        ("OPSLOOP_DATABASE_URL", database_url),
+        ("OPSLOOP_WAREHOUSE", warehouse),
+    ):
+        if value is not None:
+            os.environ[name] = str(value)
+    get_settings.cache_clear()
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Run the operational store's migrations up to REVISION."""
+    from opsloop.store import upgrade
+
+    settings = get_settings()
+    settings.ensure_home()
+    upgrade(settings.database_url, revision)
+    console.print(f"operational store at revision {revision}")
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="one read-only SQL statement")],
+    fmt: FormatOpt = Format.table,
+    dataset: Annotated[str | None, typer.Option(help="dataset (schema) to query")] = None,
+    limit: Annotated[int, typer.Option(help="at most this many rows")] = 10_000,
+) -> None:
+    """Run a read-only SQL query on the warehouse (through the server when it runs)."""
+    settings = get_settings()
+    link = find_server(settings.server_file)
+    if link is not None:
+        body = link.post(
+            "/api/v1/warehouse/query", {"sql": sql, "dataset": dataset, "limit": limit}
+        )
+        result = pa.Table.from_pylist(body["rows"]) if body["rows"] else _empty(body["columns"])
+    else:
+        from opsloop.warehouse import Warehouse
+
+        wh = Warehouse.open(settings.warehouse, read_only=True)
+        try:
+            result = wh.sql(sql, dataset=dataset, limit=limit)
+        finally:
+            wh.close()
+    print_arrow(result, fmt)
+
+
+def _empty(columns: list[str]) -> pa.Table:
+    return pa.table({c: pa.array([], pa.null()) for c in columns})
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="port")] = None,
+) -> None:
+    """Serve the API (and the console) until interrupted; Ctrl-C shuts down gracefully."""
+    _serve(get_settings(), host=host, port=port)
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option(help="customers in the demo bank")] = 100_000,
+    months: Annotated[int, typer.Option(help="months of history")] = 12,
+    seed: Annotated[int, typer.Option(help="random seed")] = 42,
+) -> None:
+    """Generate the demo bank if it is not there yet, then serve it."""
+    settings = get_settings()
+    settings.ensure_home()
+    if not _has_bank(settings):
+        console.print(f"generating a synthetic bank of {customers:,} customers, {months} months …")
+        generate_cli.command(customers=customers, months=months, seed=seed)
+    else:
+        console.print(f"reusing the bank in {settings.home}")
+    _serve(settings, host=None, port=None)
+
+
+def _has_bank(settings: Settings) -> bool:
+    from opsloop.warehouse import Warehouse
+
+    if not Path(settings.warehouse).exists():
+        return False
+    wh = Warehouse.open(settings.warehouse, read_only=True)
+    try:
+        return "customers" in wh.tables()
+    finally:
+        wh.close()
+
+
+def _serve(settings: Settings, *, host: str | None, port: int | None) -> None:
+    import secrets
+
+    import uvicorn
+
+    from opsloop.api.app import create_app
+    from opsloop.cli.server_link import write_server_file
+    from opsloop.logging import configure_logging
+
+    host = host or settings.host
+    port = port or settings.port
+    configure_logging(settings.log_level)
+    token = secrets.token_urlsafe(32)
+    url = f"http://{host}:{port}"
+    application = create_app(
+        settings,
+        local_token=token,
+        on_ready=lambda: write_server_file(settings.server_file, url=url, token=token),
+        on_stop=lambda: settings.server_file.unlink(missing_ok=True),
+    )
+    config = uvicorn.Config(
+        application, host=host, port=port, log_config=None, timeout_graceful_shutdown=10
+    )
+    console.print(f"opsloop is serving on {url}  (API docs: {url}/docs)  — Ctrl-C to stop")
+    uvicorn.Server(config).run()
+
+
+def main() -> None:
+    """Entry point: user errors print as one clear line and exit 2, never a traceback."""
+    try:
+        app()
+    except OpsloopError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()
