@@ -72,7 +72,11 @@ class Warehouse:
         try:
             con = ibis.duckdb.connect(path, read_only=read_only)
         except duckdb.IOException as exc:
-            raise WarehouseBusyError(str(exc)) from exc
+            msg = (
+                f"the warehouse {path} is held by another process (a running `opsloop serve`?): "
+                "stop it, or use commands that go through the server"
+            )
+            raise WarehouseBusyError(msg, where=path) from exc
         return cls(con, url, read_only=read_only)
 
     def close(self) -> None:
