@@ -1,0 +1,562 @@
+"""The durable event log: append-only segment files with group commit.
+
+Why a log of our own: an event acknowledged to an SDK must survive a crash, and one
+``fsync`` per HTTP call caps ingest at the disk's flush rate. Here every append is
+handed to one writer thread, which writes whatever is pending as one batch and calls
+``fsync`` once for all of it; a caller's :meth:`EventLog.append` returns only after its
+records are on disk. Under load the batches grow on their own (while one ``fsync``
+runs, the next batch queues), so throughput scales with concurrency.
+
+On disk (``OPSLOOP_HOME/events``)::
+
+    00000000000000000000.log   records 0..n-1     (file name = first record's offset)
+    00000000000001048576.log   records n..
+    offsets/<consumer>         next offset to deliver to that consumer
+
+A record is framed ``u32 length | u32 crc32(body) | body`` with
+``body = u16 id_length | message id (utf-8) | payload``. A torn tail after a crash
+(short header, short body, bad CRC, zero fill) is cut off when the log is opened; only
+the last segment may have one, damage anywhere else is an error (never silently lost).
+
+Idempotency: the set of message ids is rebuilt from the log on open, so a retried
+message id is stored once across restarts. A duplicate that arrives while the original
+is still in flight waits for the original's ``fsync``: "acknowledged" always means
+"on disk".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HEADER = struct.Struct("<II")
+ID_LEN = struct.Struct("<H")
+SUFFIX = ".log"
+MAX_ID_BYTES = 1024
+MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
+
+
+class LogError(Exception):
+    """The log cannot take or give records (corruption, closed, failed disk)."""
+
+
+class LogClosedError(LogError):
+    """The log was closed before the append was written."""
+
+
+class LogCorruptError(LogError):
+    """A sealed segment is damaged: refuse to guess, an operator must look."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One stored record: its offset (position in the log), message id and payload."""
+
+    offset: int
+    message_id: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What an append did: new offsets stored, and ids that were already there."""
+
+    offsets: tuple[int, ...]
+    duplicates: tuple[str, ...]
+
+    @property
+    def stored(self) -> int:
+        return len(self.offsets)
+
+
+# -- pure framing ---------------------------------------------------------------------------
+
+
+def encode(message_id: str, payload: bytes) -> bytes:
+    """Frame one record (see the module docstring)."""
+    mid = message_id.encode()
+    if not mid or len(mid) > MAX_ID_BYTES:
+        raise ValueError(f"message id must be 1..{MAX_ID_BYTES} bytes, got {len(mid)}")
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    body = ID_LEN.pack(len(mid)) + mid + payload
+    return HEADER.pack(len(body), zlib.crc32(body)) + body
+
+
+def decode(buf: bytes | memoryview, pos: int) -> tuple[str, bytes, int] | None:
+    """Decode the record at ``pos``: ``(message_id, payload, next_pos)``, or None when
+    the bytes there are not a whole, intact record (a torn or damaged tail)."""
+    if len(buf) - pos < HEADER.size:
+        return None
+    length, crc = HEADER.unpack_from(buf, pos)
+    start = pos + HEADER.size
+    end = start + length
+    if length < ID_LEN.size or end > len(buf):
+        return None
+    body = bytes(buf[start:end])
+    if zlib.crc32(body) != crc:
+        return None
+    (id_len,) = ID_LEN.unpack_from(body, 0)
+    if ID_LEN.size + id_len > length or id_len == 0:
+        return None
+    try:
+        mid = body[ID_LEN.size : ID_LEN.size + id_len].decode()
+    except UnicodeDecodeError:
+        return None
+    return mid, body[ID_LEN.size + id_len :], end
+
+
+def scan(buf: bytes | memoryview) -> tuple[list[tuple[str, int]], int]:
+    """All intact records from the start: ``[(message_id, start_pos)]`` and the end of the
+    last intact one (where a torn tail begins, or ``len(buf)``)."""
+    out: list[tuple[str, int]] = []
+    pos = 0
+    while True:
+        got = decode(buf, pos)
+        if got is None:
+            return out, pos
+        out.append((got[0], pos))
+        pos = got[2]
+
+
+# -- the log --------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Segment:
+    base: int  # offset of its first record
+    path: Path
+    count: int  # records durably in it
+    size: int  # bytes durably in it
+
+
+@dataclass(slots=True)
+class _Pending:
+    items: list[tuple[str, bytes]]
+    future: Future[AppendResult]
+    duplicates: list[str]
+    waits: list[Future[AppendResult]] = field(default_factory=list)
+
+
+class EventLog:
+    """An open log. Thread-safe; one writer thread; many readers.
+
+    Args:
+        directory: where the segment files live (created if missing).
+        segment_bytes: roll to a new segment file past this size.
+        linger_s: how long the writer waits for more appends before writing a batch
+            (0 = write as soon as something is pending; batching still happens under load).
+        fsync: turn off only in benchmarks that measure the framing itself.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        segment_bytes: int = 64 * 1024 * 1024,
+        linger_s: float = 0.0,
+        max_batch_bytes: int = 8 * 1024 * 1024,
+        fsync: bool = True,
+    ) -> None:
+        self.directory = directory
+        self.segment_bytes = segment_bytes
+        self.linger_s = linger_s
+        self.max_batch_bytes = max_batch_bytes
+        self._fsync = fsync
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "offsets").mkdir(exist_ok=True)
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._durable = threading.Condition(threading.Lock())
+        self._queue: list[_Pending] = []
+        self._ids: set[str] = set()
+        self._inflight: dict[str, Future[AppendResult]] = {}
+        self._closed = False
+        self._failed: BaseException | None = None
+        self.truncated_bytes = 0  # torn tail cut off on open
+        self.batches = 0  # fsyncs done (group commits)
+        self._positions: dict[int, int] = {}  # offset -> byte position, where readers stopped
+        self._segments = self._recover()
+        self._file = self._segments[-1].path.open("ab", buffering=0)
+        self._thread = threading.Thread(target=self._run, name="opsloop-eventlog", daemon=True)
+        self._thread.start()
+
+    # -- recovery ---------------------------------------------------------------------------
+    def _recover(self) -> list[_Segment]:
+        files = sorted(p for p in self.directory.iterdir() if p.name.endswith(SUFFIX))
+        segments: list[_Segment] = []
+        expected = 0
+        for i, path in enumerate(files):
+            base = int(path.name.removesuffix(SUFFIX))
+            if base != expected:
+                raise LogCorruptError(f"{path.name}: starts at {base}, expected {expected}")
+            data = path.read_bytes()
+            records, end = scan(data)
+            if end != len(data):
+                if i != len(files) - 1:
+                    raise LogCorruptError(f"{path.name}: damaged record at byte {end}")
+                self.truncated_bytes += len(data) - end
+                with path.open("r+b") as f:
+                    f.truncate(end)
+                    os.fsync(f.fileno())
+            self._ids.update(mid for mid, _ in records)
+            segments.append(_Segment(base, path, len(records), end))
+            expected = base + len(records)
+        if not segments:
+            segments.append(self._new_segment(0))
+        return segments
+
+    def _new_segment(self, base: int) -> _Segment:
+        path = self.directory / f"{base:020d}{SUFFIX}"
+        path.touch()
+        _fsync_dir(self.directory)
+        return _Segment(base, path, 0, 0)
+
+    # -- appending --------------------------------------------------------------------------
+    @property
+    def end_offset(self) -> int:
+        """Offset the next record will get; everything below it is durable."""
+        seg = self._segments[-1]
+        return seg.base + seg.count
+
+    def __contains__(self, message_id: object) -> bool:
+        return message_id in self._ids
+
+    def submit(self, items: Sequence[tuple[str, bytes]]) -> Future[AppendResult]:
+        """Queue records ``(message_id, payload)``; the future resolves once they are durable.
+
+        Ids already stored (or repeated within ``items``) are skipped and reported as
+        duplicates; the future then also waits for any in-flight original.
+        """
+        for mid, payload in items:
+            encode(mid, payload[:0])  # validate the id early, in the caller's thread
+            if len(payload) > MAX_PAYLOAD_BYTES:
+                raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+        fut: Future[AppendResult] = Future()
+        with self._lock:
+            if self._closed:
+                raise LogClosedError("the event log is closed")
+            if self._failed is not None:
+                raise LogError(f"the event log failed: {self._failed}")
+            fresh: list[tuple[str, bytes]] = []
+            dups: list[str] = []
+            waits: list[Future[AppendResult]] = []
+            for mid, payload in items:
+                if mid in self._ids:
+                    dups.append(mid)
+                    original = self._inflight.get(mid)
+                    if original is not None and original is not fut and original not in waits:
+                        waits.append(original)
+                    continue
+                self._ids.add(mid)
+                self._inflight[mid] = fut
+                fresh.append((mid, payload))
+            pending = _Pending(fresh, fut, dups, waits)
+            if not fresh:
+                self._settle_without_write(pending)
+            else:
+                self._queue.append(pending)
+                self._wake.notify()
+        return fut
+
+    def _settle_without_write(self, p: _Pending) -> None:
+        """All duplicates: resolve once every in-flight original is durable."""
+        result = AppendResult((), tuple(p.duplicates))
+        remaining = [w for w in p.waits if not w.done()]
+        if not remaining:
+            errors = [w.exception() for w in p.waits if w.exception() is not None]
+            if errors:
+                p.future.set_exception(LogError(f"original append failed: {errors[0]}"))
+            else:
+                p.future.set_result(result)
+            return
+        count = [len(remaining)]
+        guard = threading.Lock()
+
+        def done(w: Future[AppendResult]) -> None:
+            with guard:
+                count[0] -= 1
+                last = count[0] == 0
+            if last:
+                errs = [x.exception() for x in p.waits if x.exception() is not None]
+                if errs:
+                    p.future.set_exception(LogError(f"original append failed: {errs[0]}"))
+                else:
+                    p.future.set_result(result)
+
+        for w in remaining:
+            w.add_done_callback(done)
+
+    def append(
+        self, items: Sequence[tuple[str, bytes]], timeout: float | None = 30.0
+    ) -> AppendResult:
+        """Append and wait until durable (see :meth:`submit`)."""
+        return self.submit(items).result(timeout)
+
+    async def append_async(self, items: Sequence[tuple[str, bytes]]) -> AppendResult:
+        """Append from asyncio code without blocking the event loop."""
+        return await asyncio.wrap_future(self.submit(items))
+
+    # -- the writer thread ------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._queue and not self._closed:
+                    self._wake.wait()
+                if not self._queue and self._closed:
+                    return
+            if self.linger_s:
+                time.sleep(self.linger_s)
+            with self._lock:
+                batch = self._take_batch()
+            try:
+                self._write(batch)
+            except BaseException as exc:  # the disk failed: fail the callers
+                self._fail(batch, exc)
+
+    def _take_batch(self) -> list[_Pending]:
+        batch: list[_Pending] = []
+        size = 0
+        while self._queue and (not batch or size < self.max_batch_bytes):
+            p = self._queue.pop(0)
+            batch.append(p)
+            size += sum(len(pl) for _, pl in p.items)
+        return batch
+
+    def _write(self, batch: list[_Pending]) -> None:
+        seg = self._segments[-1]
+        results: list[tuple[_Pending, tuple[int, ...]]] = []
+        chunks: list[bytes] = []
+        offset = seg.base + seg.count
+        size = seg.size
+        for p in batch:
+            got: list[int] = []
+            for mid, payload in p.items:
+                chunks.append(encode(mid, payload))
+                size += len(chunks[-1])
+                got.append(offset)
+                offset += 1
+            results.append((p, tuple(got)))
+        data = b"".join(chunks)
+        view = memoryview(data)
+        while view:
+            n = self._file.write(view)
+            view = view[n or 0 :]
+        if self._fsync:
+            os.fsync(self._file.fileno())
+        with self._durable:
+            seg.count = offset - seg.base
+            seg.size = size
+            self.batches += 1
+            self._durable.notify_all()
+        with self._lock:
+            for p, _ in results:
+                for mid, _pl in p.items:
+                    self._inflight.pop(mid, None)
+        # Duplicates of in-flight originals were queued after them: the originals are in
+        # this batch or an earlier one, so they are durable now too.
+        for p, offsets in results:
+            p.future.set_result(AppendResult(offsets, tuple(p.duplicates)))
+        if seg.size >= self.segment_bytes:
+            self._roll()
+
+    def _roll(self) -> None:
+        self._file.close()
+        seg = self._new_segment(self.end_offset)
+        with self._durable:
+            self._segments.append(seg)
+        self._file = seg.path.open("ab", buffering=0)
+
+    def _fail(self, batch: list[_Pending], exc: BaseException) -> None:
+        """After a failed write or fsync the file's state is unknown (fsyncgate): stop
+        taking appends; reopening the log recovers what is intact."""
+        with self._lock:
+            self._failed = exc
+            for p in batch + self._queue:
+                for mid, _ in p.items:
+                    self._inflight.pop(mid, None)
+                    self._ids.discard(mid)
+            failed = batch + self._queue
+            self._queue.clear()
+        for p in failed:
+            if not p.future.done():
+                p.future.set_exception(LogError(f"write failed: {exc}"))
+
+    def close(self) -> None:
+        """Write what is queued, then stop the writer and close the file."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._wake.notify()
+        self._thread.join()
+        self._file.close()
+        with self._durable:
+            self._durable.notify_all()
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- reading ----------------------------------------------------------------------------
+    def read(self, start: int, max_records: int = 1000) -> list[Record]:
+        """Durable records from ``start`` on (at most ``max_records``)."""
+        return list(self._iter(start, max_records))
+
+    def _iter(self, start: int, max_records: int) -> Iterator[Record]:
+        with self._durable:
+            segments = [(s.base, s.path, s.count, s.size) for s in self._segments]
+        produced = 0
+        for base, path, count, size in segments:
+            if start >= base + count or produced >= max_records:
+                continue
+            offset = max(start, base)
+            pos = self._positions.get(offset) if offset > base else 0
+            if pos is None:
+                offset, pos = base, 0
+            with path.open("rb") as f:
+                f.seek(pos)
+                data = f.read(size - pos)
+            at = 0
+            while offset < base + count and produced < max_records:
+                got = decode(data, at)
+                if got is None:
+                    raise LogCorruptError(f"{path.name}: unreadable record at byte {pos + at}")
+                mid, payload, at = got
+                if offset >= start:
+                    yield Record(offset, mid, payload)
+                    produced += 1
+                offset += 1
+            if offset < base + count:
+                if len(self._positions) > 1024:
+                    self._positions.clear()
+                self._positions[offset] = pos + at
+
+    def wait_for(self, offset: int, timeout: float) -> bool:
+        """Block until a record at ``offset`` is durable (True) or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        with self._durable:
+            while self.end_offset <= offset:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._closed:
+                    return self.end_offset > offset
+                self._durable.wait(left)
+        return True
+
+    # -- consumer offsets -------------------------------------------------------------------
+    def committed(self, consumer: str) -> int:
+        path = self._offset_path(consumer)
+        return int(path.read_text()) if path.exists() else 0
+
+    def commit(self, consumer: str, offset: int) -> None:
+        """Persist ``offset`` (the next record to deliver) atomically: tmp + fsync + rename."""
+        path = self._offset_path(consumer)
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("w") as f:
+            f.write(str(offset))
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+        _fsync_dir(path.parent)
+
+    def _offset_path(self, consumer: str) -> Path:
+        if not consumer.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"consumer name {consumer!r} must be letters, digits, '-' or '_'")
+        return self.directory / "offsets" / consumer
+
+    def consumer(self, name: str, *, batch: int = 1000) -> Consumer:
+        return Consumer(self, name, batch)
+
+    def subscribe(
+        self, name: str, handler: Callable[[list[Record]], None], *, batch: int = 1000
+    ) -> Subscription:
+        """Deliver records to ``handler`` in a thread, at least once: the offset is
+        committed after ``handler`` returns, so a crash in between redelivers."""
+        return Subscription(self.consumer(name, batch=batch), handler)
+
+
+class Consumer:
+    """A named reader whose position survives restarts (at-least-once delivery).
+
+    ``poll`` hands out records after the last one handed out; ``commit`` persists that
+    position. Records polled but not committed before a crash are delivered again.
+    Usable as an async iterator: each ``__anext__`` commits the batch before it.
+    """
+
+    def __init__(self, log: EventLog, name: str, batch: int) -> None:
+        self.log = log
+        self.name = name
+        self.batch = batch
+        self.position = log.committed(name)
+
+    def poll(self, timeout: float = 0.0) -> list[Record]:
+        if timeout and not self.log.wait_for(self.position, timeout):
+            return []
+        records = self.log.read(self.position, self.batch)
+        if records:
+            self.position = records[-1].offset + 1
+        return records
+
+    def commit(self) -> None:
+        self.log.commit(self.name, self.position)
+
+    def __aiter__(self) -> Consumer:
+        return self
+
+    async def __anext__(self) -> list[Record]:
+        if self.position != self.log.committed(self.name):
+            await asyncio.to_thread(self.commit)
+        while True:
+            records = await asyncio.to_thread(self.poll, 0.5)
+            if records:
+                return records
+            if self.log._closed:
+                raise StopAsyncIteration
+
+
+class Subscription:
+    """A thread feeding a handler from a consumer until :meth:`stop`."""
+
+    def __init__(self, consumer: Consumer, handler: Callable[[list[Record]], None]) -> None:
+        self.consumer = consumer
+        self.handler = handler
+        self.errors = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="opsloop-sub", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            records = self.consumer.poll(timeout=0.2)
+            if not records:
+                continue
+            try:
+                self.handler(records)
+            except Exception:  # retry the same records after a pause
+                self.errors += 1
+                self.consumer.position = records[0].offset
+                self._stop.wait(1.0)
+                continue
+            self.consumer.commit()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
