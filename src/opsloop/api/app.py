@@ -7,10 +7,15 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from opsloop import __version__
-from opsloop.api.routers import health, warehouse
+from opsloop.access.config import AccessSettings
+from opsloop.access.ratelimit import make_rate_limiter
+from opsloop.access.redact import install_log_redaction
+from opsloop.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from opsloop.api.routers import audit, auth, customers, health, roles, tokens, users, warehouse
 from opsloop.errors import OpsloopError
 from opsloop.logging import get_logger
 from opsloop.settings import Settings, get_settings
@@ -23,6 +28,7 @@ log = get_logger("opsloop.api")
 def create_app(
     settings: Settings | None = None,
     *,
+    access: AccessSettings | None = None,
     local_token: str | None = None,
     on_ready: Callable[[], None] | None = None,
     on_stop: Callable[[], None] | None = None,
@@ -33,10 +39,12 @@ def create_app(
     uses them to publish and withdraw ``server.json``, even on SIGTERM).
     """
     settings = settings or get_settings()
+    access = access or AccessSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.ensure_home()
+        install_log_redaction()
         app.state.store = Store.open(settings.database_url)
         app.state.warehouse = Warehouse.open(settings.warehouse)
         log.info("started", home=str(settings.home), warehouse=settings.warehouse)
@@ -58,13 +66,25 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.access = access
     app.state.local_token = local_token or secrets.token_urlsafe(32)
+    app.state.rate_limiter = make_rate_limiter(
+        settings.redis_url, per_minute=access.rate_per_minute, burst=access.rate_burst
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=access.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
 
     @app.exception_handler(OpsloopError)
     async def _opsloop_error(_request: Request, exc: OpsloopError) -> JSONResponse:
         body = {"detail": exc.message, "where": exc.where, "error": type(exc).__name__}
         return JSONResponse(status_code=exc.status_code, content=body)
 
-    app.include_router(health.router, prefix="/api/v1")
-    app.include_router(warehouse.router, prefix="/api/v1")
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Never echo the submitted values back (they may be passwords or PII).
+        errors = [{k: e[k] for k in ("loc", "msg", "type") if k in e} for e in exc.errors()]
+        return JSONResponse(status_code=422, content={"detail": errors})
+
+    for router in (health, auth, users, roles, tokens, audit, customers, warehouse):
+        app.include_router(router.router, prefix="/api/v1")
     return app

@@ -1,43 +1,65 @@
 """Dependencies every route uses: the caller, their permission, the stores.
 
-Every route declares the permission it needs with :func:`require` (or is listed in
-``PUBLIC_ROUTES``); a test walks the route table and fails on any route that does
-neither, so an endpoint cannot be born unprotected.
+Every route declares the permission it needs with :func:`require`, or is listed in
+``PUBLIC_ROUTES`` (no caller needed) or ``SIGNED_IN_ROUTES`` (any signed-in caller).
+:func:`route_permissions` reads the declarations back from the route table; a test
+walks it and fails on any route that does none of these, so an endpoint cannot be
+born unprotected, and ``docs/security.md`` is generated from the same table.
 """
 
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi.routing import APIRoute
 
+from opsloop.access import audit
+from opsloop.access.config import AccessSettings
+from opsloop.access.credentials import session_principal, token_principal
+from opsloop.access.principal import LOCAL_OPERATOR, Principal
+from opsloop.access.ratelimit import RateLimiter
 from opsloop.settings import Settings
 from opsloop.store import Store
 from opsloop.warehouse import Warehouse
 
+__all__ = ["PUBLIC_ROUTES", "SIGNED_IN_ROUTES", "Principal", "require", "route_permissions"]
+
+SESSION_COOKIE = "opsloop_session"
+CSRF_COOKIE = "opsloop_csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
-    {("GET", "/api/v1/health"), ("GET", "/openapi.json"), ("GET", "/docs")}
+    {
+        ("GET", "/api/v1/health"),
+        ("POST", "/api/v1/auth/login"),
+        ("GET", "/api/v1/auth/oidc/login"),
+        ("GET", "/api/v1/auth/oidc/callback"),
+        ("GET", "/openapi.json"),
+        ("GET", "/docs"),
+        ("GET", "/docs/oauth2-redirect"),
+        ("GET", "/redoc"),
+    }
 )
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: a staff user, an API token, or the local operator (CLI)."""
-
-    id: str
-    kind: str
-    org_path: str = "/HO/"
-    permissions: frozenset[str] = field(default_factory=frozenset)
-
-    def can(self, permission: str) -> bool:
-        return "*" in self.permissions or permission in self.permissions
+# Need a caller but no permission: a user with no role may still see and end their session.
+SIGNED_IN_ROUTES: frozenset[tuple[str, str]] = frozenset(
+    {("GET", "/api/v1/auth/me"), ("POST", "/api/v1/auth/logout")}
+)
+# Using these is itself audited (raw SQL reads anything in the warehouse).
+AUDIT_ON_USE: frozenset[str] = frozenset({"warehouse:query"})
 
 
 def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def get_access_settings(request: Request) -> AccessSettings:
+    access: AccessSettings = request.app.state.access
+    return access
 
 
 def get_store(request: Request) -> Store:
@@ -50,32 +72,127 @@ def get_warehouse(request: Request) -> Warehouse:
     return wh
 
 
-def current_principal(request: Request) -> Principal:
-    """Resolve the caller from the Authorization header; 401 when there is none."""
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _bearer(request: Request) -> str:
     auth = request.headers.get("authorization", "")
-    token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
+    return auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+
+
+def _resolve(request: Request, store: Store) -> Principal | None:
+    token = _bearer(request)
     local: str = request.app.state.local_token
-    if token and hmac.compare_digest(token, local):
-        return Principal(id="local-operator", kind="local", permissions=frozenset({"*"}))
-    raise HTTPException(
-        status.HTTP_401_UNAUTHORIZED,
-        detail="sign in or send an API token",
-        headers={"WWW-Authenticate": "Bearer"},
-    )
+    if token and hmac.compare_digest(token.encode(), local.encode()):
+        return LOCAL_OPERATOR
+    with store.session() as s:
+        if token:
+            return token_principal(session=s, token=token)
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            return session_principal(
+                session=s,
+                token=cookie,
+                csrf=request.headers.get(CSRF_HEADER),
+                unsafe=request.method not in SAFE_METHODS,
+            )
+    return None
+
+
+def current_principal(request: Request, store: Annotated[Store, Depends(get_store)]) -> Principal:
+    """The caller from a bearer token or the session cookie; 401 without, 429 when too fast."""
+    principal = _resolve(request, store)
+    if principal is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="sign in or send an API token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    limiter: RateLimiter = request.app.state.rate_limiter
+    if not limiter.allow(principal.id):
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail="too many requests; slow down",
+            headers={"Retry-After": "1"},
+        )
+    request.state.principal = principal
+    return principal
 
 
 def require(permission: str) -> Any:
     """A dependency that lets the call through only with ``permission``."""
 
-    def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    def check(
+        request: Request,
+        principal: Annotated[Principal, Depends(current_principal)],
+        store: Annotated[Store, Depends(get_store)],
+    ) -> Principal:
         if not principal.can(permission):
             raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"needs permission {permission}")
+        if permission in AUDIT_ON_USE:
+            with store.session() as s:
+                audit.record(
+                    s,
+                    actor=principal,
+                    action=f"use.{permission}",
+                    target_type="route",
+                    target_id=f"{request.method} {request.url.path}",
+                    ip=client_ip(request),
+                )
         return principal
 
     check.required_permission = permission  # type: ignore[attr-defined]
     return Depends(check)
 
 
+@dataclass(frozen=True)
+class RouteRule:
+    method: str
+    path: str
+    permission: str | None
+    access: str  # "public" | "signed-in" | "permission" | "UNPROTECTED"
+    summary: str
+
+
+def _permissions_of(route: APIRoute) -> list[str]:
+    found: list[str] = []
+    stack = [route.dependant]
+    while stack:
+        dep = stack.pop()
+        perm = getattr(dep.call, "required_permission", None)
+        if perm is not None:
+            found.append(perm)
+        stack.extend(dep.dependencies)
+    return sorted(set(found))
+
+
+def route_permissions(app: FastAPI) -> list[RouteRule]:
+    """Every (method, path) of the app with how it is protected, sorted by path."""
+    rules = []
+    for route in app.routes:
+        if not isinstance(route, APIRoute):
+            methods, path, perms, summary = {"GET"}, getattr(route, "path", ""), [], ""
+        else:
+            methods, path = set(route.methods or {"GET"}), route.path
+            perms, summary = _permissions_of(route), route.summary or route.name
+        for method in sorted(methods - {"HEAD"}):
+            key = (method, path)
+            if perms:
+                access = "permission"
+            elif key in PUBLIC_ROUTES:
+                access = "public"
+            elif key in SIGNED_IN_ROUTES:
+                access = "signed-in"
+            else:
+                access = "UNPROTECTED"
+            rules.append(RouteRule(method, path, ",".join(perms) or None, access, summary))
+    return sorted(rules, key=lambda r: (r.path, r.method))
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+AccessDep = Annotated[AccessSettings, Depends(get_access_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 WarehouseDep = Annotated[Warehouse, Depends(get_warehouse)]
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+ClientIp = Annotated[str | None, Depends(client_ip)]

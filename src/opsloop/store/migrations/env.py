@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import opsloop.access.models  # noqa: F401  (registers the access tables on Base)
 from opsloop.store.db import make_engine
 from opsloop.store.models import Base
 

@@ -1,0 +1,105 @@
+"""The permission catalogue and the built-in roles over it.
+
+Permissions are fine-grained strings (``segment:read``); roles are named sets of them.
+Built-in roles live in code (so an upgrade can widen or narrow them in one place);
+custom roles live in the store and may use only catalogued permissions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PERMISSIONS: dict[str, str] = {
+    "customer:read": "list, count and open customers in one's data scope (辖内), PII masked",
+    "customer:export": "export customers in one's data scope as CSV (audited)",
+    "pii:view": "see clear phone, e-mail, ID number and name (each reveal audited)",
+    "segment:read": "read segments (客群)",
+    "segment:write": "create and edit segments",
+    "segment:export": "export segment members (audited)",
+    "journey:submit": "draft journeys and submit them for approval",
+    "journey:approve": "approve or reject submitted journeys",
+    "benefit:manage": "manage benefits (权益): coupons, points, budgets",
+    "reach:manage": "manage channels and message templates",
+    "analysis:read": "run analyses and read dashboards",
+    "audit:read": "read the audit log",
+    "user:manage": "create users, grant roles, define custom roles",
+    "token:manage": "create and revoke API tokens for systems",
+    "warehouse:query": "raw read-only SQL on the warehouse (bank-wide principals only)",
+}
+
+# Raw SQL cannot be filtered to a subtree, so these need a bank-wide, all-customer scope.
+BANK_WIDE_ONLY: frozenset[str] = frozenset({"warehouse:query"})
+BANK_WIDE_PATH = "/HO/"
+
+
+@dataclass(frozen=True)
+class RoleDef:
+    """A role: its permissions, and whether it confines the holder to their own customers."""
+
+    name: str
+    description: str
+    permissions: frozenset[str]
+    own_customers_only: bool = False
+    builtin: bool = True
+
+
+def _role(name: str, description: str, *perms: str, own: bool = False) -> RoleDef:
+    return RoleDef(name, description, frozenset(perms), own_customers_only=own)
+
+
+BUILTIN_ROLES: dict[str, RoleDef] = {
+    r.name: r
+    for r in (
+        _role("admin", "system administrator (系统管理员): everything", *PERMISSIONS),
+        _role(
+            "operator",
+            "operations staff (运营): segments, journeys, benefits, reach",
+            "customer:read",
+            "segment:read",
+            "segment:write",
+            "segment:export",
+            "journey:submit",
+            "benefit:manage",
+            "reach:manage",
+            "analysis:read",
+        ),
+        _role(
+            "approver",
+            "approver (审批): approves journeys",
+            "customer:read",
+            "segment:read",
+            "journey:approve",
+            "analysis:read",
+        ),
+        _role(
+            "analyst",
+            "analyst (分析): analyses and segments, read-only",
+            "customer:read",
+            "segment:read",
+            "analysis:read",
+        ),
+        _role(
+            "branch_operator",
+            "branch operations (分行运营): segments and journeys in the branch subtree",
+            "customer:read",
+            "customer:export",
+            "segment:read",
+            "segment:write",
+            "journey:submit",
+            "analysis:read",
+        ),
+        _role(
+            "rm",
+            "relationship manager (客户经理): own customers only",
+            "customer:read",
+            "segment:read",
+            own=True,
+        ),
+        _role("auditor", "auditor (审计): reads the audit log", "audit:read", "analysis:read"),
+    )
+}
+
+
+def unknown_permissions(perms: set[str] | frozenset[str]) -> list[str]:
+    """The permissions in ``perms`` that are not catalogued, sorted."""
+    return sorted(p for p in perms if p not in PERMISSIONS)

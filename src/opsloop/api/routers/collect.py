@@ -1,0 +1,237 @@
+"""Collection routes: the Segment-compatible tracking API, the Sensors endpoint, admin.
+
+``router`` is mounted at the server root (SDKs call ``/v1/track``, ``/v1/batch`` …,
+``/sa``) and authenticates by *write key*, not staff credentials: every route depends
+on :func:`require_write_key`, whose ``required_permission`` marks it for the
+route-protection test. ``admin_router`` (under ``/api/v1``) manages sources and shows
+the counters, with staff permissions. A 200 from an ingest route means fsync'd.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+
+from opsloop.api.deps import StoreDep, require
+from opsloop.collect import sources
+from opsloop.collect.flush import Flusher
+from opsloop.collect.log import LogError
+from opsloop.collect.segment import BadEventError
+from opsloop.collect.service import Collector
+from opsloop.errors import OpsloopError
+
+SEGMENT_CALLS = ("track", "identify", "page", "screen", "alias", "group", "batch")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the event log and start the warehouse flusher (inside the app's lifespan,
+    so the store and warehouse are already open)."""
+    collector = Collector.open(app.state.settings.home, app.state.store)
+    flusher = Flusher(collector.log, store=app.state.store, warehouse=app.state.warehouse)
+    app.state.collector = collector
+    app.state.collect_flusher = flusher
+    try:
+        yield
+    finally:
+        flusher.stop()
+        collector.close()
+
+
+router = APIRouter(tags=["collect"], lifespan=lifespan)
+admin_router = APIRouter(prefix="/collect", tags=["collect"])
+
+
+def require_write_key(request: Request) -> str | None:
+    """The write key from HTTP Basic auth (user name; password empty), if sent.
+
+    A key may instead come in the body (``writeKey``); the collector then checks it and
+    answers 401 when neither is present or the key is unknown or revoked.
+    """
+    auth = request.headers.get("authorization", "")
+    if auth[:6].lower() != "basic ":
+        return None
+    try:
+        user = base64.b64decode(auth[6:].strip(), validate=True).decode().split(":", 1)[0]
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="malformed Basic auth") from exc
+    return user or None
+
+
+require_write_key.required_permission = "collect:write-key"  # type: ignore[attr-defined]
+WriteKey = Annotated[str | None, Depends(require_write_key)]
+
+
+def _collector(request: Request) -> Collector:
+    collector: Collector = request.app.state.collector
+    return collector
+
+
+def _error(exc: OpsloopError) -> JSONResponse:
+    body: dict[str, Any] = {
+        "success": False,
+        "detail": exc.message,
+        "where": exc.where,
+        "error": type(exc).__name__,
+    }
+    if isinstance(exc, BadEventError):
+        body["reason"] = exc.reason
+    headers = {"WWW-Authenticate": "Basic"} if exc.status_code == 401 else None
+    return JSONResponse(status_code=exc.status_code, content=body, headers=headers)
+
+
+async def _read_body(request: Request, cap: int) -> bytes:
+    """The body, refusing (400) once it passes ``cap`` bytes, without buffering more."""
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > cap:
+        raise BadEventError("too_large", f"request exceeds {cap} bytes", where="body")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise BadEventError("too_large", f"request exceeds {cap} bytes", where="body")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _ingest(kind: str, request: Request, key: str | None) -> JSONResponse:
+    collector = _collector(request)
+    received = datetime.now(UTC)
+    try:
+        raw = await _read_body(request, collector.limits.max_request_bytes + 1024)
+        items = collector.prepare_segment(
+            kind,
+            raw,
+            content_encoding=request.headers.get("content-encoding"),
+            write_key=key,
+            received_at=received,
+        )
+        await collector.store(items)
+    except OpsloopError as exc:  # BadEventError (400), UnauthorizedError (401)
+        return _error(exc)
+    except LogError as exc:
+        return JSONResponse(
+            status_code=503, content={"success": False, "detail": f"not stored: {exc}"}
+        )
+    return JSONResponse({"success": True})
+
+
+def _segment_route(kind: str) -> Any:
+    async def route(request: Request, key: WriteKey) -> JSONResponse:
+        return await _ingest(kind, request, key)
+
+    route.__name__ = f"segment_{kind}"
+    route.__doc__ = f"Segment HTTP Tracking API ``{kind}`` call (200 = stored durably)."
+    return route
+
+
+for _kind in SEGMENT_CALLS:
+    router.add_api_route(
+        f"/v1/{_kind}",
+        _segment_route(_kind),
+        methods=["POST"],
+        summary=f"Segment {_kind}",
+        response_model=None,
+    )
+
+
+@router.api_route("/sa", methods=["GET", "POST"], response_model=None)
+async def sensors_ingest(
+    request: Request, project: str = "default", _key: WriteKey = None
+) -> JSONResponse:
+    """Sensors Analytics SDK endpoint (``server_url = http://host/sa?project=NAME``)."""
+    collector = _collector(request)
+    received = datetime.now(UTC)
+    try:
+        if request.method == "POST":
+            await _read_body(request, 2 * collector.limits.max_request_bytes)
+            form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+        else:
+            form = dict(request.query_params)
+        items = collector.prepare_sensors(project, form, received_at=received)
+        await collector.store(items)
+    except OpsloopError as exc:
+        return _error(exc)
+    except LogError as exc:
+        return JSONResponse(
+            status_code=503, content={"success": False, "detail": f"not stored: {exc}"}
+        )
+    return JSONResponse({"success": True})
+
+
+# -- admin (staff) ---------------------------------------------------------------------------
+
+
+class SourceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    kind: str = "segment"
+
+
+class SourcePublic(BaseModel):
+    source_id: str
+    name: str
+    kind: str
+    key_hint: str
+    created_at: datetime | None
+    revoked_at: datetime | None
+    write_key: str | None = None
+
+
+def _public(info: sources.SourceInfo, key: str | None = None) -> SourcePublic:
+    return SourcePublic(
+        source_id=info.source_id,
+        name=info.name,
+        kind=info.kind,
+        key_hint=info.key_hint,
+        created_at=info.created_at,
+        revoked_at=info.revoked_at,
+        write_key=key,
+    )
+
+
+@admin_router.get("/sources", dependencies=[require("collect:read")])
+def list_sources(store: StoreDep) -> list[SourcePublic]:
+    """Registered sources (keys are never shown again after creation)."""
+    return [_public(s) for s in sources.list_sources(store)]
+
+
+@admin_router.post("/sources", status_code=201, dependencies=[require("collect:admin")])
+def create_source(body: SourceCreate, store: StoreDep) -> SourcePublic:
+    """Create a source; the response carries its write key, once."""
+    info, key = sources.create_source(store, name=body.name, kind=body.kind)
+    return _public(info, key)
+
+
+@admin_router.post("/sources/{name}/revoke", dependencies=[require("collect:admin")])
+def revoke_source(name: str, store: StoreDep, request: Request) -> SourcePublic:
+    """Revoke a source's key; calls with it get 401 from now on."""
+    info = sources.revoke_source(store, name=name)
+    _collector(request).resolver.clear()
+    return _public(info)
+
+
+@admin_router.get("/stats", dependencies=[require("collect:read")])
+def stats(request: Request) -> dict[str, Any]:
+    """Accepted / duplicate / rejected (by reason) counts, log end and flusher state."""
+    collector = _collector(request)
+    flusher: Flusher = request.app.state.collect_flusher
+    log = collector.log
+    return {
+        **collector.stats.as_dict(),
+        "log_end_offset": log.end_offset,
+        "log_fsyncs": log.batches,
+        "warehouse_offset": log.committed("warehouse"),
+        "warehouse_inserted": flusher.inserted,
+        "warehouse_last_flush": flusher.last_flush,
+    }

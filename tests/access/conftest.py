@@ -1,0 +1,3 @@
+from access.fixtures import app, client, settings, store_url
+
+__all__ = ["app", "client", "settings", "store_url"]
