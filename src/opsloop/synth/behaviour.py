@@ -60,7 +60,7 @@ def events(
     """All app events of the chunk's customers, ordered by customer and time."""
     st = p.stage
     act = np.where(st >= 0, ACTIVITY[np.maximum(st, 0)], 0.0)
-    lam = 2.2 * act * (p.engagement * p.app_user)[:, None] * season(month_starts)[None, :] ** 0.5
+    lam = 0.9 * act * (p.engagement * p.app_user)[:, None] * season(month_starts)[None, :] ** 0.5
     counts = r.poisson(lam)
     ci, mi = np.nonzero(counts)
     reps = counts[ci, mi]

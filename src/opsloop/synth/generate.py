@@ -98,6 +98,8 @@ def generate_bank(
 
     warehouse_tables = {name: files(name) for name in result.rows}
     wh = Warehouse.open(settings.warehouse)
+    if wh.dialect == "duckdb":
+        wh.con.raw_sql("set enable_progress_bar = false")
     try:
         wh.replace_tables(warehouse_tables, dataset=dataset)
     finally:

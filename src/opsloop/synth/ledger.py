@@ -125,7 +125,6 @@ def transactions(
     month_days: np.ndarray,
 ) -> pa.Table:
     """Poisson counts per customer-month and kind, expanded and sorted by time."""
-    n, months = p.stage.shape
     st = p.stage
     act = np.where(st >= 0, ACTIVITY[np.maximum(st, 0)], 0.0)
     seas = season(month_starts)[None, :]
@@ -138,13 +137,13 @@ def transactions(
     lam = np.stack(
         [
             (p.payroll[:, None] & live & (st != 4)).astype(float),  # salary: one a month
-            1.5 * act * seas,
-            0.35 * act,
-            0.4 * act + 0.9 * declining + (st == CHURNED),  # outflows before leaving
+            0.6 * act * seas,
+            0.2 * act,
+            0.25 * act + 0.9 * declining + (st == CHURNED),  # outflows before leaving
             0.3 * act * has_fund,
             0.15 * act * has_fund + 0.5 * declining * has_fund,
             (has_loan & live).astype(float),
-            0.25 * act * (p.age[:, None] > 45),
+            0.15 * act * (p.age[:, None] > 45),
         ]
     )  # kinds × n × months
     fixed = np.zeros(len(KINDS), dtype=bool)
