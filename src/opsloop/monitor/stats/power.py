@@ -50,7 +50,14 @@ def power_means(
         return float(stats.norm.sf(z - lam) + stats.norm.cdf(-z - lam))
     df = n_treatment + n0 - 2.0
     tc = float(stats.t.isf(alpha / 2.0, df))
-    return float(stats.nct.sf(tc, df, lam) + stats.nct.cdf(-tc, df, lam))
+    upper = float(stats.nct.sf(tc, df, lam))
+    lower = float(stats.nct.cdf(-tc, df, lam))
+    # SciPy's noncentral t returns nan deep in a tail; there the normal tail is ~0 as well.
+    if math.isnan(upper):
+        upper = float(stats.norm.sf(tc - lam))
+    if math.isnan(lower):
+        lower = float(stats.norm.cdf(-tc - lam))
+    return upper + lower
 
 
 def sample_size_means(
