@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
@@ -107,7 +108,11 @@ async def _ingest(kind: str, request: Request, key: str | None) -> JSONResponse:
     collector = _collector(request)
     received = datetime.now(UTC)
     try:
-        raw = await _read_body(request, collector.limits.max_request_bytes + 1024)
+        try:
+            raw = await _read_body(request, collector.limits.max_request_bytes + 1024)
+        except BadEventError as exc:
+            collector.stats.reject(exc.reason)
+            raise
         items = collector.prepare_segment(
             kind,
             raw,
@@ -153,8 +158,13 @@ async def sensors_ingest(
     received = datetime.now(UTC)
     try:
         if request.method == "POST":
-            await _read_body(request, 2 * collector.limits.max_request_bytes)
-            form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+            try:
+                raw = await _read_body(request, 2 * collector.limits.max_request_bytes)
+            except BadEventError as exc:
+                collector.stats.reject(exc.reason)
+                raise
+            # SDKs post application/x-www-form-urlencoded; '+' in base64 is escaped by them
+            form = {k: v[0] for k, v in parse_qs(raw.decode("latin-1")).items()}
         else:
             form = dict(request.query_params)
         items = collector.prepare_sensors(project, form, received_at=received)
