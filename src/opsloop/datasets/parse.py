@@ -107,15 +107,29 @@ def read_delimited(path: Path, columns: Sequence[str], *, delimiter: str) -> Raw
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"not a valid delimited file: {exc}", where=path.name) from exc
-    last_data_line = table.num_rows + 1
-    for number, actual, text in bad_rows:
-        if text.strip() == "" and number > last_data_line:
-            continue  # blank lines at the very end of the file
+    if bad_rows:  # the column is the first missing (or first surplus) field
+        number, actual, _text = bad_rows[0]
         raise InvalidInputError(
             f"expected {len(columns)} fields separated by {delimiter!r}, found {actual}",
-            where=f"{path.name}:{number}" + (f":col {actual}" if actual else ""),
+            where=f"{path.name}:{number}:col {min(actual, len(columns)) + 1}",
         )
-    return RawFile(path, table)
+    return RawFile(path, _without_blank_lines(path, table))
+
+
+def _without_blank_lines(path: Path, table: pa.Table) -> pa.Table:
+    """Drop blank lines at the end of the file; one anywhere else is an error."""
+    if table.num_rows == 0:
+        return table
+    blank = np.ones(table.num_rows, dtype=bool)
+    for column in table.columns:
+        blank &= np.asarray(pc.equal(column.combine_chunks(), "").fill_null(False))
+    keep = table.num_rows
+    while keep and blank[keep - 1]:
+        keep -= 1
+    row = _first(blank[:keep])
+    if row is not None:
+        raise InvalidInputError("blank line inside the data", where=f"{path.name}:{row + 2}")
+    return table.slice(0, keep)
 
 
 # -- column conversions: each returns an Arrow array or raises at the first bad row ----------
