@@ -9,9 +9,9 @@ has no canonical home is kept as extra columns and the extra tables ``districts`
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -114,11 +114,11 @@ def _customers(src: files.Berka, org_of_district: dict[int, common.OrgUnit]) -> 
         [("client_id", "ascending"), ("type", "descending"), ("account_id", "ascending")]
     )
     home: dict[int, int] = {}
-    opened: dict[int, object] = {}
+    opened: dict[int, date] = {}
     for c, a in zip(disp["client_id"].to_pylist(), disp["account_id"].to_pylist(), strict=True):
         home.setdefault(c, a)
         d = acc_date[a]
-        opened[c] = min(opened.get(c, d), d)  # type: ignore[type-var]
+        opened[c] = min(opened.get(c, d), d)
     clients = src.client
     ids = clients["client_id"].to_pylist()
     for row, cid in enumerate(ids):
@@ -247,9 +247,9 @@ def _cards(src: files.Berka, acc: pa.Table) -> pa.Table:
     )
 
 
-def _shape(columns: dict[str, object]) -> pa.Table:
+def _shape(columns: dict[str, pa.Array | pa.ChunkedArray]) -> pa.Table:
     """Canonical account columns then the Berka extras, nulls where a kind has no value."""
-    n = len(columns["account_id"])  # type: ignore[arg-type]
+    n = len(columns["account_id"])
     schema = pa.schema(
         [
             ("account_id", pa.int64()),
@@ -267,6 +267,3 @@ def _shape(columns: dict[str, object]) -> pa.Table:
         for f in schema
     ]
     return pa.Table.from_arrays(arrays, schema=schema)
-
-
-__all__ = ["CARD_ID_OFFSET", "LOAN_ID_OFFSET", "SOURCE", "build", "np"]
