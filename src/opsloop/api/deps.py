@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
-from fastapi.routing import APIRoute
+from fastapi.routing import iter_route_contexts
 
 from opsloop.access import audit
 from opsloop.access.config import AccessSettings
@@ -36,8 +36,6 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
     {
         ("GET", "/api/v1/health"),
         ("POST", "/api/v1/auth/login"),
-        ("GET", "/api/v1/auth/oidc/login"),
-        ("GET", "/api/v1/auth/oidc/callback"),
         ("GET", "/openapi.json"),
         ("GET", "/docs"),
         ("GET", "/docs/oauth2-redirect"),
@@ -155,9 +153,9 @@ class RouteRule:
     summary: str
 
 
-def _permissions_of(route: APIRoute) -> list[str]:
+def _permissions_of(dependant: Any) -> list[str]:
     found: list[str] = []
-    stack = [route.dependant]
+    stack = [dependant] if dependant is not None else []
     while stack:
         dep = stack.pop()
         perm = getattr(dep.call, "required_permission", None)
@@ -170,13 +168,11 @@ def _permissions_of(route: APIRoute) -> list[str]:
 def route_permissions(app: FastAPI) -> list[RouteRule]:
     """Every (method, path) of the app with how it is protected, sorted by path."""
     rules = []
-    for route in app.routes:
-        if not isinstance(route, APIRoute):
-            methods, path, perms, summary = {"GET"}, getattr(route, "path", ""), [], ""
-        else:
-            methods, path = set(route.methods or {"GET"}), route.path
-            perms, summary = _permissions_of(route), route.summary or route.name
-        for method in sorted(methods - {"HEAD"}):
+    for route in iter_route_contexts(app.routes):
+        path = route.path or ""
+        perms = _permissions_of(getattr(route, "dependant", None))
+        summary = route.name or ""
+        for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
             key = (method, path)
             if perms:
                 access = "permission"
