@@ -23,9 +23,12 @@ def command(
 
     settings = get_settings()
     with Progress(
-        TextColumn("[bold]generate"), BarColumn(), TextColumn("{task.completed}/{task.total} chunks"),
-        TimeElapsedColumn(), console=console,
-    ) as bar:  # fmt: skip
+        TextColumn("[bold]generate"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} chunks"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
         task = bar.add_task("chunks", total=None)
 
         def tick(done: int, total: int) -> None:

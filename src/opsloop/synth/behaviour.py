@@ -95,10 +95,10 @@ def events(
         (transfer, 6, _P_TRANSFER + (u[5] < 0.06)),
     ]
     idx_l, ev_l, prop_l, off_l = [], [], [], []
-    for k, (mask, ev, prop) in enumerate(steps):
+    for k, (mask, code, prop) in enumerate(steps):
         (sel,) = np.nonzero(mask)
         idx_l.append(sel)
-        ev_l.append(np.full(len(sel), ev, np.int8))
+        ev_l.append(np.full(len(sel), code, np.int8))
         prop_l.append(prop[sel])
         off_l.append(np.full(len(sel), k, np.int64))
     sess = np.concatenate(idx_l)

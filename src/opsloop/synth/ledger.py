@@ -130,8 +130,9 @@ def transactions(
     seas = season(month_starts)[None, :]
     h = p.holdings
     cat = np.array([pr[1] for pr in vocab.PRODUCTS])
-    has_fund = h[:, (cat == "fund") | (cat == "wealth")].any(axis=1)[:, None]
-    has_loan = h[:, cat == "loan"].any(axis=1)[:, None]
+    fund_cols = np.isin(cat, ["fund", "wealth"])
+    has_fund: np.ndarray = np.asarray(h[:, fund_cols].any(axis=1))[:, None]
+    has_loan: np.ndarray = np.asarray(h[:, np.isin(cat, ["loan"])].any(axis=1))[:, None]
     live = (st >= 0) & (st != CHURNED)
     declining = st == 3
     lam = np.stack(

@@ -37,16 +37,17 @@ def build_bank(seed: int, n_customers: int) -> Bank:
     w = np.array([c[4] for c in vocab.CITIES])
     size = (w - w.min()) / (w.max() - w.min())
     n_sub = np.minimum(7 + np.round(9 * size) + r.integers(0, 4, len(w)), len(vocab.PLACES))
-    ids, parents, levels, names, names_en, cities, paths = (
-        ["HO"], [None], ["head_office"], ["总行"], ["Head Office"], ["北京"], ["/HO/"]
-    )  # fmt: skip
-    sub_ids, sub_paths, sub_city, sub_weight = [], [], [], []
+    rows: list[tuple[str, str | None, str, str, str, str, str]] = [
+        ("HO", None, "head_office", "总行", "Head Office", "北京", "/HO/")
+    ]
+    sub_ids: list[str] = []
+    sub_paths: list[str] = []
+    sub_city: list[int] = []
+    sub_weight: list[float] = []
     for b, (city, _py, city_en, _area, weight) in enumerate(vocab.CITIES):
         bid = f"B{b + 1:02d}"
         bpath = f"/HO/{bid}/"
-        ids.append(bid), parents.append("HO"), levels.append("branch")
-        names.append(f"{city}分行"), names_en.append(f"{city_en} Branch")
-        cities.append(city), paths.append(bpath)
+        rows.append((bid, "HO", "branch", f"{city}分行", f"{city_en} Branch", city, bpath))
         places = r.permutation(len(vocab.PLACES))[: int(n_sub[b])]
         # Within a branch a few flagship sub-branches are much larger (Zipf-like).
         inner = 1.0 / np.arange(1, int(n_sub[b]) + 1) ** 0.8
@@ -54,15 +55,15 @@ def build_bank(seed: int, n_customers: int) -> Bank:
         for s, p in enumerate(places):
             sid = f"{bid}S{s + 1:02d}"
             place, place_en = vocab.PLACES[p]
-            ids.append(sid), parents.append(bid), levels.append("sub_branch")
-            names.append(f"{city}{place}支行"), names_en.append(f"{city_en} {place_en} Sub-branch")
-            cities.append(city), paths.append(f"{bpath}{sid}/")
-            sub_ids.append(sid), sub_paths.append(f"{bpath}{sid}/"), sub_city.append(b)
-            sub_weight.append(weight * inner[s])
-    org_units = pa.table(
-        {"org_id": ids, "parent_id": parents, "level": levels, "name": names,
-         "name_en": names_en, "city": cities, "path": paths}
-    )  # fmt: skip
+            path = f"{bpath}{sid}/"
+            en = f"{city_en} {place_en} Sub-branch"
+            rows.append((sid, bid, "sub_branch", f"{city}{place}支行", en, city, path))
+            sub_ids.append(sid)
+            sub_paths.append(path)
+            sub_city.append(b)
+            sub_weight.append(float(weight * inner[s]))
+    cols = ("org_id", "parent_id", "level", "name", "name_en", "city", "path")
+    org_units = pa.table({c: [row[i] for row in rows] for i, c in enumerate(cols)})
     sw = np.array(sub_weight)
     sw = sw / sw.sum()
     # About one RM per 1,500 customers, at least two per sub-branch.

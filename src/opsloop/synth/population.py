@@ -101,7 +101,7 @@ def make_population(
     is_new = r.random(n) < new_p
     tenure_d = np.minimum(r.exponential(6 * 365, n), (age - 18) * 365).astype(np.int64) + 1
     open_old = start_d - tenure_d.astype("timedelta64[D]")
-    open_new = start_d + r.integers(0, months * 30.4, n).astype("timedelta64[D]")
+    open_new = start_d + r.integers(0, int(months * 30.4), n).astype("timedelta64[D]")
     opened = np.where(is_new, open_new, open_old)
     young = age < 35
     acq = np.where(
