@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pytest
-from collect.conftest import Ingest
 
+from collect.conftest import Ingest
 from opsloop.collect import identity, sources
 from opsloop.collect.flush import flush_records, platform_of, to_rows
 from opsloop.collect.log import EventLog
