@@ -88,6 +88,12 @@ BERKA: list[tuple[str, Callable[[Path], None], str, str]] = [
         "is not YYMMDD",
     ),
     (
+        "impossible birth date",
+        lambda d: _edit_field(d / "client.asc", 8, 2, '"706232"', ";"),  # 32 December
+        "client.asc:8:col 2 (birth_number)",
+        "'706232' is not a birth date",
+    ),
+    (
         "missing file",
         lambda d: (d / "loan.asc").unlink(),
         "loan.asc",

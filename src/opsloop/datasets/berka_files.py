@@ -235,8 +235,13 @@ def _birth_number(raw: RawFile) -> tuple[pa.Array, pa.Array]:
     normal = pc.binary_join_element_wise(
         pc.utf8_slice_codeunits(text, 0, 2), mm, pc.utf8_slice_codeunits(text, 4, 6), ""
     )
-    birth = yymmdd(
-        RawFile(raw.path, raw.table.set_column(1, "birth_number", normal)), "birth_number"
-    )
+    try:
+        birth = yymmdd(
+            RawFile(raw.path, raw.table.set_column(1, "birth_number", normal)), "birth_number"
+        )
+    except InvalidInputError as exc:  # name the value as written, not the normalised one
+        row = int((exc.where or "0:0").split(":")[1]) - raw.first_line
+        value = text[row].as_py()
+        raise raw.fail(row, "birth_number", f"{value!r} is not a birth date") from None
     gender = pc.if_else(female, "F", "M")
     return gender, birth
