@@ -127,10 +127,12 @@ def create_token(
 ) -> TokenCreated:
     """A token for ``body.username`` (default the caller), scoped to ``body.scopes``."""
     now = now or utcnow()
-    username = body.username or actor.id
-    owner = by_username(session, username)
+    if body.username is not None:
+        owner = by_username(session, body.username)
+    else:
+        owner = session.get(User, actor.user_id) if actor.user_id is not None else None
     if owner is None:
-        raise InvalidInputError(f"no user {username!r}", where="username")
+        raise InvalidInputError(f"no such owner {body.username or actor.id!r}", where="username")
     bad = unknown_permissions(set(body.scopes))
     if bad:
         raise InvalidInputError(f"unknown permissions {bad}", where="scopes")

@@ -188,21 +188,21 @@ def authenticate(
     settings: AccessSettings,
     ip: str | None = None,
     now: datetime | None = None,
-) -> User:
+) -> User | UnauthenticatedError:
     """Check a password; lock the account after ``lockout_failures`` failures in a row.
 
-    Raises:
-        UnauthenticatedError: wrong username/password, inactive, or locked.
+    A failure is *returned*, not raised, so the caller commits the failure count, the
+    lock and the audit row before refusing (raising would roll them back).
     """
     now = now or utcnow()
     user = by_username(session, username)
     if user is None or user.password_hash is None:
         verify_password(DUMMY_HASH, password)
         audit.record(session, actor=ANONYMOUS, action="auth.failed", target_id=username, ip=ip)
-        raise UnauthenticatedError("wrong username or password")
+        return UnauthenticatedError("wrong username or password")
     if user.locked_until is not None and as_utc(user.locked_until) > now:
         audit.record(session, actor=ANONYMOUS, action="auth.locked", target_id=username, ip=ip)
-        raise UnauthenticatedError("account locked after repeated failures; try again later")
+        return UnauthenticatedError("account locked after repeated failures; try again later")
     if not user.is_active or not verify_password(user.password_hash, password):
         user.failed_logins = (user.failed_logins or 0) + 1
         after: dict[str, object] = {"failed_logins": user.failed_logins}
@@ -213,6 +213,6 @@ def authenticate(
         audit.record(
             session, actor=ANONYMOUS, action="auth.failed", target_id=username, ip=ip, after=after
         )
-        raise UnauthenticatedError("wrong username or password")
+        return UnauthenticatedError("wrong username or password")
     user.failed_logins, user.locked_until = 0, None
     return user

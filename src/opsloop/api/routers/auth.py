@@ -43,11 +43,13 @@ def login(
     if not request.app.state.rate_limiter.allow(f"login:{ip}"):
         raise RateLimitedError("too many sign-in attempts; slow down")
     with store.session() as s:
-        user = users.authenticate(
+        checked = users.authenticate(
             session=s, username=body.username, password=body.password, settings=access, ip=ip
         )
+    if isinstance(checked, Exception):
+        raise checked
     with store.session() as s:
-        user = users.get_user(s, user_id=user.id)
+        user = users.get_user(s, user_id=checked.id)
         new = credentials.start_session(session=s, user=user, settings=access, ip=ip)
         out = LoginResult(user=users.public(s, user), csrf_token=new.csrf)
     resp = JSONResponse(out.model_dump(mode="json"))
