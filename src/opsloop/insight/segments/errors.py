@@ -44,14 +44,21 @@ class UnknownSegmentError(InvalidInputError):
 def issues_from(exc: ValidationError, doc: Any) -> list[Issue]:
     """Pydantic's errors as JSON paths into ``doc`` (union tags dropped), one per path.
 
-    The alternatives of a union fail at the same path; their messages are joined.
+    The alternatives of a union fail at the same path; their messages are joined. A
+    list that is "too short" only because its items failed is not reported again.
     """
     seen: dict[str, list[str]] = {}
+    too_short: set[str] = set()
     for err in exc.errors(include_url=False):
         where = json_path(err["loc"], doc, keep_last=err["type"] in _NAMES_A_FIELD)
         message = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "too_short":
+            too_short.add(where)
         if message not in seen.setdefault(where, []):
             seen[where].append(message)
+    for where in too_short:
+        if any(other.startswith(where + "[") for other in seen):
+            del seen[where]
     return [Issue(where, "; or ".join(msgs)) for where, msgs in seen.items()]
 
 
