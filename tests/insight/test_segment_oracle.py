@@ -456,3 +456,25 @@ def test_unbound_tables_compile_without_a_backend() -> None:
     defn = SegmentDefinition(name="t", root=KIND_CASES["rfm_high_value"])
     sql = ibis.to_sql(compile_segment(defn, wh_tables=tables, as_of=AS_OF), dialect="duckdb")
     assert "RANK()" in sql and '"transactions"' in sql
+
+
+def test_principal_scope_from_access_layer(bank_wh: Warehouse, oracle: Oracle) -> None:
+    from opsloop.access.principal import Principal
+
+    root = Or(children=(KIND_CASES["attribute"], KIND_CASES["fund_views_3_in_7d"]))
+    tables = {n: bank_wh.table(n) for n in ("customers", "transactions", "events")}
+    defn = SegmentDefinition(name="t", root=root)
+
+    def count(principal: Principal, scope: str | None = None) -> int:
+        expr = compile_segment(
+            defn, wh_tables=tables, as_of=AS_OF, principal=principal, scope_prefix=scope
+        )
+        return int(bank_wh.execute(expr.count().as_table()).column(0)[0].as_py())
+
+    branch = Principal(id="u", kind="user", org_path="/HO/B03/")
+    assert count(branch) == oracle.count(root, "/HO/B03/")
+    assert count(branch, "/HO/B03/B03S01/") == oracle.count(root, "/HO/B03/B03S01/")
+    assert count(branch, "/HO/B01/") == 0
+    rm = Principal(id="r", kind="user", org_path="/HO/", rm_id="RM3", own_customers_only=True)
+    mine = {r["customer_id"] for r in oracle.customers if r["rm_id"] == "RM3"}
+    assert count(rm) == len(oracle.eval(root) & mine)

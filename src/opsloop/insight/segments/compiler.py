@@ -26,6 +26,8 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from opsloop.access.principal import Principal
+from opsloop.access.scope import scoped_customers
 from opsloop.errors import InvalidInputError, NotFoundError
 from opsloop.insight.segments.errors import (
     SegmentCycleError,
@@ -73,8 +75,16 @@ def window_end(as_of: dt.date | dt.datetime) -> dt.datetime:
     return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
 
 
-def scope_customers(customers: ibis.Table, scope_prefix: str | None) -> ibis.Table:
-    """``customers`` limited to an org subtree (辖内), inside the expression."""
+def scope_customers(
+    customers: ibis.Table, scope_prefix: str | None, principal: Principal | None = None
+) -> ibis.Table:
+    """``customers`` limited to an org subtree (辖内), inside the expression.
+
+    ``principal`` applies the access layer's scope (subtree, and own customers for an
+    RM); ``scope_prefix`` narrows further, e.g. a head-office user looking at one branch.
+    """
+    if principal is not None:
+        customers = scoped_customers(customers, principal)
     if scope_prefix is None:
         return customers
     if not _SCOPE.match(scope_prefix):
@@ -91,9 +101,10 @@ def compile_members(
     as_of: dt.date | dt.datetime,
     scope_prefix: str | None = None,
     resolve: Resolver = no_segments,
+    principal: Principal | None = None,
 ) -> ibis.Table:
     """The segment's customers, all columns, as one unexecuted expression."""
-    customers = scope_customers(wh_tables["customers"], scope_prefix)
+    customers = scope_customers(wh_tables["customers"], scope_prefix, principal)
     compiler = SegmentCompiler(
         customers=customers, tables=wh_tables, as_of=as_of, resolve=resolve, root_id=defn.id
     )
@@ -107,6 +118,7 @@ def compile_segment(
     as_of: dt.date | dt.datetime,
     scope_prefix: str | None = None,
     resolve: Resolver = no_segments,
+    principal: Principal | None = None,
 ) -> ibis.Table:
     """The segment's customer ids as one Ibis expression (nothing is executed).
 
@@ -115,9 +127,15 @@ def compile_segment(
         as_of: the day the windows end on (inclusive).
         scope_prefix: the caller's org path; customers outside it are filtered in the query.
         resolve: finds saved segments for ``in_segment`` conditions.
+        principal: the caller; their data scope (``access.scope``) is applied in the query.
     """
     members = compile_members(
-        defn, wh_tables=wh_tables, as_of=as_of, scope_prefix=scope_prefix, resolve=resolve
+        defn,
+        wh_tables=wh_tables,
+        as_of=as_of,
+        scope_prefix=scope_prefix,
+        resolve=resolve,
+        principal=principal,
     )
     return members.select("customer_id")
 

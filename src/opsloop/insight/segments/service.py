@@ -14,6 +14,7 @@ from typing import Any
 import ibis
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from opsloop.access.principal import Principal
 from opsloop.errors import InvalidInputError, NotFoundError
 from opsloop.insight.segments.compiler import (
     Resolver,
@@ -131,12 +132,16 @@ def preview(
     dataset: str | None = None,
     sample: int = 20,
     resolve: Resolver = no_segments,
+    principal: Principal | None = None,
 ) -> Preview:
-    """Count, sample, and break down a segment's audience (three small queries)."""
+    """Count, sample, and break down a segment's audience (three small queries).
+
+    ``principal`` (when given) limits everything to the caller's data scope in the query.
+    """
     if not 0 <= sample <= 1000:
         raise InvalidInputError("sample must be between 0 and 1000", where="sample")
     tables = WarehouseTables(wh, dataset)
-    customers = scope_customers(tables["customers"], scope_prefix)
+    customers = scope_customers(tables["customers"], scope_prefix, principal)
     compiler = SegmentCompiler(
         customers=customers, tables=tables, as_of=as_of, resolve=resolve, root_id=defn.id
     )
