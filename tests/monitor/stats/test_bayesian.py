@@ -50,6 +50,18 @@ class TestBetaBinomial:
             got.difference.value, abs=1e-10
         )
 
+    def test_narrow_against_wide_posterior(self) -> None:
+        big, small = Proportion(100_000, 12_000), Proportion(100, 10)
+        rng = np.random.default_rng(13)
+        d1 = rng.beta(1 + 12_000, 1 + 88_000, DRAWS)
+        d0 = rng.beta(1 + 10, 1 + 90, DRAWS)
+        got = beta_binomial(big, small)
+        assert got.chance_to_win == pytest.approx((d1 > d0).mean(), abs=3e-3)
+        assert got.expected_loss == pytest.approx(np.maximum(d0 - d1, 0).mean(), rel=0.02)
+        back = beta_binomial(small, big)
+        assert got.chance_to_win + back.chance_to_win == pytest.approx(1.0, abs=1e-9)
+        assert back.expected_loss == pytest.approx(got.expected_loss_control, abs=1e-12)
+
     def test_far_apart_arms(self) -> None:
         got = beta_binomial(Proportion(3_000_000, 330_000), Proportion(3_000_000, 300_000))
         assert got.chance_to_win == pytest.approx(1.0)

@@ -8,11 +8,11 @@ approximation of each arm's posterior under a flat prior, as GrowthBook does.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from scipy import integrate, stats
+import numpy as np
+import numpy.typing as npt
+from scipy import special, stats
 
 from opsloop.monitor.stats.aggregates import Proportion, SampleMean
 from opsloop.monitor.stats.results import Estimate
@@ -45,11 +45,12 @@ def beta_binomial(
 ) -> BayesianResult:
     """Beta-Binomial comparison of two conversion rates.
 
-    Posteriors pᵢ ~ Beta(a + xᵢ, b + nᵢ − xᵢ). With densities f and cdfs F:
-    P(p₁ > p₀) = ∫ f₁(t)·F₀(t) dt and, using x·Beta(a, b) = E[p]·Beta(a+1, b),
-    E[max(p₀ − p₁, 0)] = ∫ f₁(t)·(E[p₀]·(1 − I_t(a₀+1, b₀)) − t·(1 − F₀(t))) dt.
-    Each integral runs over the bulk of the posterior whose density it integrates, so it
-    stays accurate for any sample size and any distance between the arms.
+    Posteriors pᵢ ~ Beta(a + xᵢ, b + nᵢ − xᵢ) with densities fᵢ and cdfs Fᵢ:
+    P(p₁ > p₀) = ∫ f₁(u)·F₀(u) du and, as max(p₀ − p₁, 0) = ∫ 1{p₁ < u < p₀} du,
+    E[max(p₀ − p₁, 0)] = ∫ F₁(u)·(1 − F₀(u)) du (and symmetrically for control).
+    The integrals are exact up to composite Gauss–Legendre quadrature with panels over
+    both posteriors' bulks, so they stay accurate for any sample size and any distance
+    between the arms, in a few milliseconds.
 
     Args:
         treatment: successes and exposures of the treatment arm.
@@ -60,22 +61,14 @@ def beta_binomial(
     """
     a1, b1 = prior_alpha + treatment.sum, prior_beta + treatment.n - treatment.sum
     a0, b0 = prior_alpha + control.sum, prior_beta + control.n - control.sum
-    p1, p0 = stats.beta(a1, b1), stats.beta(a0, b0)
-    p0_up = stats.beta(a0 + 1.0, b0)
-    p1_up = stats.beta(a1 + 1.0, b1)
     m0, m1 = a0 / (a0 + b0), a1 / (a1 + b1)
-
-    def upside(t: float, mean: float, up: Any, dist: Any) -> float:
-        # E[max(P − t, 0)] = E[P]·(1 − I_t(a+1, b)) − t·(1 − F(t))
-        return mean * float(up.sf(t)) - t * float(dist.sf(t))
-
-    lo1, hi1 = _bulk(p1)
-    lo0, hi0 = _bulk(p0)
-    win = _quad(lambda t: float(p1.pdf(t) * p0.cdf(t)), lo1, hi1)
-    loss_t = _quad(lambda t: float(p1.pdf(t)) * upside(t, m0, p0_up, p0), lo1, hi1)
-    loss_c = _quad(lambda t: float(p0.pdf(t)) * upside(t, m1, p1_up, p1), lo0, hi0)
-    var = p1.var() + p0.var()
-    se = math.sqrt(float(var))
+    u, w = _nodes((a1, b1), (a0, b0))
+    cdf1, cdf0 = special.betainc(a1, b1, u), special.betainc(a0, b0, u)
+    win = float(np.sum(w * _pdf(u, a1, b1) * cdf0))
+    loss_t = float(np.sum(w * cdf1 * (1.0 - cdf0)))
+    loss_c = float(np.sum(w * cdf0 * (1.0 - cdf1)))
+    var = m1 * (1.0 - m1) / (a1 + b1 + 1.0) + m0 * (1.0 - m0) / (a0 + b0 + 1.0)
+    se = math.sqrt(var)
     q = float(stats.norm.ppf(1.0 - alpha / 2.0))
     diff = m1 - m0
     return BayesianResult(
@@ -119,11 +112,33 @@ def gaussian(
     )
 
 
-def _bulk(dist: Any) -> tuple[float, float]:
-    """The interval holding all but ~2e-15 of a posterior's mass: where the integrand lives."""
-    return max(float(dist.ppf(1e-15)), 0.0), min(float(dist.isf(1e-15)), 1.0)
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(24)
+_PANELS = 48
 
 
-def _quad(f: Callable[[float], float], lo: float, hi: float) -> float:
-    value, _ = integrate.quad(f, lo, hi, limit=200, epsabs=1e-14, epsrel=1e-10)
-    return float(value)
+def _bulk(a: float, b: float) -> tuple[float, float]:
+    """The interval holding all but ~2e-15 of a Beta(a, b) posterior's mass."""
+    return float(special.betaincinv(a, b, 1e-15)), float(special.betainccinv(a, b, 1e-15))
+
+
+def _nodes(
+    first: tuple[float, float], second: tuple[float, float]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Composite Gauss–Legendre nodes and weights covering both posteriors' bulks.
+
+    Each bulk gets its own evenly spaced panels, so a narrow posterior next to a wide
+    one is resolved as finely as the wide one; a gap between them is one smooth panel.
+    """
+    lo1, hi1 = _bulk(*first)
+    lo0, hi0 = _bulk(*second)
+    edges = np.union1d(np.linspace(lo1, hi1, _PANELS + 1), np.linspace(lo0, hi0, _PANELS + 1))
+    mid = (edges[1:] + edges[:-1]) / 2.0
+    half = (edges[1:] - edges[:-1]) / 2.0
+    u = (mid[:, None] + half[:, None] * _GL_X[None, :]).ravel()
+    w = (half[:, None] * _GL_W[None, :]).ravel()
+    return u, w
+
+
+def _pdf(t: npt.NDArray[np.float64], a: float, b: float) -> npt.NDArray[np.float64]:
+    log = special.xlogy(a - 1.0, t) + special.xlog1py(b - 1.0, -t) - special.betaln(a, b)
+    return np.asarray(np.exp(log), dtype=np.float64)
