@@ -191,3 +191,22 @@ def test_scope_prefix_must_be_an_org_path(scope: str) -> None:
     with pytest.raises(InvalidInputError) as err:
         compile_segment(top, wh_tables=TABLES, as_of=AS_OF, scope_prefix=scope)
     assert err.value.where == "scope_prefix"
+
+
+def test_examples_in_the_docs_validate() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "segments.md").read_text(encoding="utf-8")
+    decoder = json.JSONDecoder()
+    found = 0
+    for block in re.findall(r"```json\n(.*?)```", text, flags=re.S):
+        pos = 0
+        while pos < len(block.rstrip()):
+            obj, end = decoder.raw_decode(block, pos)
+            pos = end + (len(block[end:]) - len(block[end:].lstrip()))
+            document = obj if "root" in obj else {"name": "example", "root": obj}
+            validate_segment(document)
+            found += 1
+    assert found >= 10
