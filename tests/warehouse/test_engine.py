@@ -241,3 +241,33 @@ def test_checksum_changes_with_content() -> None:
     a = wh.checksum("customers")
     wh.replace_tables(small_bank(10, seed=2))
     assert wh.checksum("customers") != a
+
+
+@pytest.mark.postgres
+def test_replace_tables_is_atomic_on_postgres(pg_url: str) -> None:
+    pg = Warehouse.open(pg_url)
+    try:
+        good = small_bank(30)
+        pg.replace_tables(good)
+        bad = dict(small_bank(40))
+        bad["events"] = bad["events"].drop_columns(["event"])
+        with pytest.raises(ValueError, match="missing canonical columns"):
+            pg.replace_tables(bad)
+        # A failure while writing (a table that cannot be created) changes nothing either.
+        broken = dict(small_bank(40))
+        one = pa.array([1])
+        broken["zz_bad"] = pa.Table.from_arrays([one, one], names=["x", "x"])
+        with pytest.raises(Exception):  # noqa: B017 - any engine error will do
+            pg.replace_tables(broken)
+        got = pg.sql("select count(*) as n from customers").to_pylist()
+        assert got == [{"n": 30}]
+        import psycopg
+
+        with psycopg.connect(pg_url) as raw:
+            left = raw.execute(
+                "select count(*) from information_schema.schemata "
+                "where schema_name like '%staging%'"
+            ).fetchone()
+        assert left == (0,), "staging schemas are dropped"
+    finally:
+        pg.close()

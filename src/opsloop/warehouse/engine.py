@@ -173,17 +173,33 @@ class Warehouse:
             raise
 
     def _replace_tables_ibis(self, tables: Mapping[str, TableSource], ds: str) -> None:
+        """Write into a staging schema, then swap every table in one transaction.
+
+        PostgreSQL DDL is transactional, so readers see the old tables or the new ones,
+        never a mix, and a failure while writing leaves the dataset as it was.
+        """
+        import uuid
+
+        import psycopg
         import pyarrow.parquet as pq
 
-        self.con.raw_sql(f'create schema if not exists "{ds}"').close()
+        staging = f"{ds}__staging_{uuid.uuid4().hex[:8]}"
+        prepared: dict[str, pa.Table] = {}
         for name, source in tables.items():
             _check_ident(name)
             data = source if isinstance(source, pa.Table) else _read_parquet(source, pq)
-            if name in TABLES_BY_NAME:
-                data = conform(TABLES_BY_NAME[name], data)
-            # ibis 12's postgres overwrite=True emits a broken DROP; do it ourselves.
-            self.con.raw_sql(f'drop table if exists "{ds}"."{name}"').close()
-            self.con.create_table(name, data, database=ds)
+            prepared[name] = conform(TABLES_BY_NAME[name], data) if name in TABLES_BY_NAME else data
+        self.con.raw_sql(f'create schema "{staging}"').close()
+        try:
+            for name, data in prepared.items():
+                self.con.create_table(name, data, database=staging)
+            with psycopg.connect(_psycopg_url(self.url)) as pg, pg.transaction():
+                pg.execute(f'create schema if not exists "{ds}"')
+                for name in prepared:
+                    pg.execute(f'drop table if exists "{ds}"."{name}"')
+                    pg.execute(f'alter table "{staging}"."{name}" set schema "{ds}"')
+        finally:
+            self.con.raw_sql(f'drop schema if exists "{staging}" cascade').close()
 
     def checksum(self, name: str, *, dataset: str | None = None) -> str:
         """An order-independent content hash of a table (for determinism checks)."""
@@ -212,6 +228,13 @@ class WarehouseBusyError(InvalidInputError):
     """Another process holds the DuckDB file for writing (usually ``opsloop serve``)."""
 
     status_code = 409
+
+
+def _psycopg_url(url: str) -> str:
+    for prefix in ("postgresql+psycopg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url.removeprefix(prefix)
+    return url
 
 
 def _read_parquet(source: Path | Iterable[Path], pq: Any) -> pa.Table:
