@@ -1,0 +1,176 @@
+"""Benchmark: a segment count (3 attribute conditions + 1 behavioural over 30 days of events).
+
+Compares the compiled Ibis expression with the same query hand-written in DuckDB SQL on
+the same in-memory warehouse, and checks both give the same count. Prints one JSON
+object. At most 1,000,000 customers (the machine is shared).
+
+    .venv/bin/python bench/segment_preview.py [--customers 1000000] [--events-per-customer 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import ibis
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from opsloop.insight.segments import compile_segment, preview, validate_segment
+from opsloop.warehouse import Warehouse
+from opsloop.warehouse.schema import CUSTOMERS, EVENTS
+
+SMALL = ["--customers", "20000", "--repeat", "1"]
+AS_OF = dt.date(2025, 6, 29)
+END = dt.datetime(2025, 6, 30)
+EVENT_NAMES = ["app_open", "fund_detail_view", "fund_purchase", "login"]
+DOC = {
+    "name": "bench",
+    "root": {
+        "kind": "and",
+        "children": [
+            {"kind": "attribute", "field": "kyc_risk_level", "op": ">=", "value": 3},
+            {"kind": "attribute", "field": "income_monthly", "op": ">", "value": 8000},
+            {"kind": "attribute", "field": "consent_sms", "op": "=", "value": True},
+            {
+                "kind": "behaviour",
+                "step": {"event": "fund_detail_view"},
+                "op": ">=",
+                "count": 3,
+                "last_days": 30,
+            },
+        ],
+    },
+}
+HAND_SQL = """
+select count(*) as n from customers c
+where c.kyc_risk_level >= 3 and c.income_monthly > 8000 and c.consent_sms
+  and c.customer_id in (
+    select customer_id from events
+    where event = 'fund_detail_view'
+      and ts >= timestamp '2025-05-31 00:00:00' and ts < timestamp '2025-06-30 00:00:00'
+    group by customer_id having count(*) >= 3)
+"""
+
+
+def _strings(rng: np.random.Generator, choices: list[str], n: int) -> pa.Array:
+    codes = pa.array(rng.integers(0, len(choices), n).astype(np.int32))
+    return pa.DictionaryArray.from_arrays(codes, pa.array(choices)).cast(pa.string())
+
+
+def build(customers: int, per_customer: int, seed: int = 5) -> dict[str, pa.Table]:
+    rng = np.random.default_rng(seed)
+    n = customers
+    orgs = [f"B{b:02d}S{s:02d}" for b in range(1, 21) for s in range(1, 6)]
+    org = _strings(rng, orgs, n)
+    cols: dict[str, pa.Array] = {c.name: pa.nulls(n, c.type) for c in CUSTOMERS.columns}
+    cols |= {
+        "customer_id": pa.array(np.arange(1, n + 1, dtype=np.int64)),
+        "org_id": org,
+        "org_path": pc.binary_join_element_wise(
+            "/HO/", pc.utf8_slice_codeunits(org, 0, 3), "/", org, "/", ""
+        ),
+        "kyc_risk_level": pa.array(rng.integers(1, 6, n).astype(np.int16)),
+        "income_monthly": pa.array(rng.lognormal(9, 0.8, n).round(2)),
+        "opened_on": pa.array(np.full(n, 18000, dtype=np.int32)).cast(pa.date32()),
+    }
+    for flag in ("is_active", "consent_sms", "consent_push", "consent_email"):
+        cols[flag] = pa.array(rng.random(n) > 0.3)
+    for flag in ("consent_wechat", "consent_call", "dnd"):
+        cols[flag] = pa.array(rng.random(n) > 0.8)
+    k = n * per_customer
+    end_us = int(END.timestamp() * 1_000_000)
+    offsets = rng.integers(0, 35 * 86_400_000_000, k, dtype=np.int64)
+    events = {
+        "message_id": pc.cast(pa.array(np.arange(k, dtype=np.int64)), pa.string()),
+        "ts": pa.array(end_us - offsets).cast(pa.timestamp("us")),
+        "event": _strings(rng, EVENT_NAMES, k),
+        "customer_id": pa.array(rng.integers(1, n + 1, k, dtype=np.int64)),
+        "anonymous_id": pa.nulls(k, pa.string()),
+        "platform": _strings(rng, ["ios", "android"], k),
+        "properties": pa.nulls(k, pa.string()),
+    }
+    return {
+        "customers": pa.table(cols).select(list(CUSTOMERS.column_names)),
+        "events": pa.table(events).select(list(EVENTS.column_names)),
+    }
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    times, result = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def main(argv: list[str]) -> dict[str, Any]:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--events-per-customer", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    if args.customers > 1_000_000:
+        raise SystemExit("at most 1,000,000 customers here (the machine is shared)")
+
+    t0 = time.perf_counter()
+    tables = build(args.customers, args.events_per_customer)
+    gen_s = time.perf_counter() - t0
+    wh = Warehouse.open(":memory:")
+    t0 = time.perf_counter()
+    wh.replace_tables(tables)
+    load_s = time.perf_counter() - t0
+    events = tables["events"].num_rows
+    del tables
+    defn = validate_segment(DOC)
+    wh_tables = {n: wh.table(n) for n in ("customers", "events")}
+
+    def ours() -> int:
+        expr = compile_segment(defn, wh_tables=wh_tables, as_of=AS_OF).count()
+        return int(wh.execute(expr.as_table()).column(0)[0].as_py())
+
+    def hand() -> int:
+        return int(wh.sql(HAND_SQL).column(0)[0].as_py())
+
+    def full_preview() -> int:
+        return preview(wh=wh, defn=defn, as_of=AS_OF, sample=20).count
+
+    def compile_only() -> str:
+        expr = compile_segment(defn, wh_tables=wh_tables, as_of=AS_OF).count()
+        return str(ibis.to_sql(expr, dialect="duckdb"))
+
+    ours(), hand()  # warm up
+    compile_s, _ = timed(compile_only, args.repeat)
+    ours_s, ours_n = timed(ours, args.repeat)
+    hand_s, hand_n = timed(hand, args.repeat)
+    preview_s, preview_n = timed(full_preview, args.repeat)
+    wh.close()
+    return {
+        "benchmark": "insight.segment_preview",
+        "customers": args.customers,
+        "events": events,
+        "cpus": os.cpu_count(),
+        "generate_s": round(gen_s, 3),
+        "load_s": round(load_s, 3),
+        "segment_count_s": round(ours_s, 4),
+        "of_which_compile_s": round(compile_s, 4),
+        "hand_sql_count_s": round(hand_s, 4),
+        "ratio_segment_vs_hand": round(ours_s / hand_s, 3),
+        "full_preview_s": round(preview_s, 4),
+        "count": ours_n,
+        "same_count": ours_n == hand_n == preview_n,
+        "repeat": args.repeat,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(sys.argv[1:])))
