@@ -125,3 +125,28 @@ class TestExperimentResults:
             experiment_results(
                 wh=wh, table="exp_exposures", dataset="lab", control="control", metrics=["nope"]
             )
+
+
+class TestNulls:
+    def test_null_counts_as_zero(self) -> None:
+        wh = Warehouse.open(":memory:")
+        t = pa.table(
+            {
+                "arm": ["c", "c", "c", "t", "t", "t"],
+                "spend": [1.0, None, 3.0, 2.0, 4.0, None],
+                "pre": [1.0, 2.0, None, 1.0, 1.0, 2.0],
+                "buy": [1, None, 0, 1, 1, None],
+            }
+        )
+        wh.replace_tables({"nulls": t})
+        res = experiment_results(
+            wh=wh,
+            table="nulls",
+            control="c",
+            metrics=[Metric("spend", pre_column="pre"), Metric("buy", "proportion")],
+        )
+        spend, buy = res.metrics
+        assert [r.mean.value for r in spend.arms] == pytest.approx([4 / 3, 2.0])
+        assert [r.mean.value for r in buy.arms] == pytest.approx([1 / 3, 2 / 3])
+        assert spend.theta is not None
+        wh.close()

@@ -85,7 +85,8 @@ ArmSums = dict[str, dict[str, float]]
 
 
 def aggregate_query(table: ibis.Table, *, arm_column: str, metrics: Sequence[Metric]) -> ibis.Table:
-    """The one query: per arm, ``n`` and for metric i ``s{i}``, ``q{i}`` (Σy, Σy²) and,
+    """The one query: per arm, ``n`` and for metric i ``s{i}``, ``q{i}`` (Σy, Σy²; Σy only
+    for a proportion) and,
     with a pre-period column, ``x{i}``, ``xx{i}``, ``xy{i}`` (Σx, Σx², Σxy).
     """
     cols = set(table.columns)
@@ -96,14 +97,17 @@ def aggregate_query(table: ibis.Table, *, arm_column: str, metrics: Sequence[Met
     if arm_column not in cols:
         raise NotFoundError(f"column {arm_column!r} is not in the table", where="arm_column")
     aggs: dict[str, ibis.Expr] = {"n": table.count()}
+    # Nulls drop out of every sum, which is the same as counting them as 0.
     for i, m in enumerate(metrics):
-        y = table[m.column].cast("float64").fill_null(0.0)
+        y = table[m.column].cast("float64")
         if m.kind == "proportion":
-            y = (y > 0).cast("float64")
-        aggs[f"s{i}"] = y.sum()
-        aggs[f"q{i}"] = (y * y).sum()
+            y = (table[m.column] > 0).cast("int64")
+            aggs[f"s{i}"] = y.sum()  # Σy² = Σy for 0/1: one sum suffices
+        else:
+            aggs[f"s{i}"] = y.sum()
+            aggs[f"q{i}"] = (y * y).sum()
         if m.pre_column is not None:
-            x = table[m.pre_column].cast("float64").fill_null(0.0)
+            x = table[m.pre_column].cast("float64")
             aggs[f"x{i}"] = x.sum()
             aggs[f"xx{i}"] = (x * x).sum()
             aggs[f"xy{i}"] = (x * y).sum()
@@ -207,11 +211,12 @@ def _metric(
     adjusted: dict[str, SampleMean] = {}
     theta = reduction = None
     if m.pre_column is not None:
+        q = "q" if m.kind == "mean" else "s"
         pairs = [
             Paired(
                 int(sums[a]["n"]),
                 sums[a][f"s{i}"],
-                sums[a][f"q{i}"],
+                sums[a][f"{q}{i}"],
                 sums[a][f"x{i}"],
                 sums[a][f"xx{i}"],
                 sums[a][f"xy{i}"],
