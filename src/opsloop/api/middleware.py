@@ -22,10 +22,6 @@ _DOCS_CSP = (
 _DOCS = ("/docs", "/redoc")
 
 
-class _TooLargeError(Exception):
-    pass
-
-
 async def _send_json(send: Send, status: int, detail: str) -> None:
     body = orjson.dumps({"detail": detail, "where": "body", "error": "PayloadTooLarge"})
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
@@ -49,26 +45,28 @@ class BodyLimitMiddleware:
                 await _send_json(send, 413, detail)
                 return
         seen = 0
-        started = False
+        started = answered = False
 
         async def counted() -> Message:
-            nonlocal seen
+            # Past the cap: answer 413 ourselves, then tell the app the client left.
+            nonlocal seen, answered
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                raise _TooLargeError
+            if seen > self.max_bytes and not answered:
+                answered = True
+                if not started:
+                    await _send_json(send, 413, detail)
+                return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if answered:
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self.app(scope, counted, tracking_send)
-        except _TooLargeError:
-            if not started:
-                await _send_json(send, 413, detail)
+        await self.app(scope, counted, guarded_send)
 
 
 class SecurityHeadersMiddleware:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from opsloop.access import credentials
 from opsloop.access.principal import Principal
 from opsloop.access.schemas import TokenCreate, TokenCreated, TokenPublic
 from opsloop.api.deps import ClientIp, StoreDep, require
 
+DbId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 Manager = Annotated[Principal, require("token:manage")]
 
@@ -34,6 +35,6 @@ def create_token(body: TokenCreate, store: StoreDep, actor: Manager, ip: ClientI
 
 
 @router.delete("/{token_id}")
-def revoke_token(token_id: int, store: StoreDep, actor: Manager, ip: ClientIp) -> TokenPublic:
+def revoke_token(token_id: DbId, store: StoreDep, actor: Manager, ip: ClientIp) -> TokenPublic:
     with store.session() as s:
         return credentials.revoke_token(session=s, actor=actor, token_id=token_id, ip=ip)

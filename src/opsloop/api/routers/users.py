@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from opsloop.access import users
 from opsloop.access.principal import Principal
 from opsloop.access.schemas import UserCreate, UserPublic, UserUpdate
 from opsloop.api.deps import ClientIp, StoreDep, require
 
+DbId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 router = APIRouter(prefix="/users", tags=["users"])
 Manager = Annotated[Principal, require("user:manage")]
 
@@ -33,14 +34,14 @@ def create_user(body: UserCreate, store: StoreDep, actor: Manager, ip: ClientIp)
 
 
 @router.get("/{user_id}")
-def get_user(user_id: int, store: StoreDep, _p: Manager) -> UserPublic:
+def get_user(user_id: DbId, store: StoreDep, _p: Manager) -> UserPublic:
     with store.session() as s:
         return users.public(s, users.get_user(s, user_id=user_id))
 
 
 @router.patch("/{user_id}")
 def update_user(
-    user_id: int, body: UserUpdate, store: StoreDep, actor: Manager, ip: ClientIp
+    user_id: DbId, body: UserUpdate, store: StoreDep, actor: Manager, ip: ClientIp
 ) -> UserPublic:
     with store.session() as s:
         return users.update_user(session=s, actor=actor, user_id=user_id, body=body, ip=ip)
