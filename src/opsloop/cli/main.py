@@ -10,8 +10,10 @@ import pyarrow as pa
 import typer
 
 from opsloop import __version__
+from opsloop.cli import collect as collect_cli
 from opsloop.cli import generate as generate_cli
 from opsloop.cli import load as load_cli
+from opsloop.cli import segment as segment_cli
 from opsloop.cli.output import Format, console, print_arrow
 from opsloop.cli.server_link import find_server
 from opsloop.errors import OpsloopError
@@ -27,6 +29,8 @@ db_app = typer.Typer(help="Operational store (migrations).", no_args_is_help=Tru
 app.add_typer(db_app, name="db")
 app.add_typer(load_cli.app, name="load")
 app.command("generate")(generate_cli.command)
+app.add_typer(collect_cli.app, name="source")
+app.add_typer(segment_cli.app, name="segment")
 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table | csv | json")]
 
@@ -121,7 +125,7 @@ def demo(
     settings.ensure_home()
     if not _has_bank(settings):
         console.print(f"generating a synthetic bank of {customers:,} customers, {months} months …")
-        generate_cli.command(customers=customers, months=months, seed=seed)
+        generate_cli.run_generate(customers=customers, months=months, seed=seed)
     else:
         console.print(f"reusing the bank in {settings.home}")
     _serve(settings, host=None, port=None)

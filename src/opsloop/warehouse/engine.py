@@ -71,6 +71,10 @@ class Warehouse:
                 )
         try:
             con = ibis.duckdb.connect(path, read_only=read_only)
+            if not read_only:
+                # Bulk loads parallelise far better without keeping insertion order; no
+                # opsloop query relies on physical order (results are ordered explicitly).
+                con.raw_sql("set preserve_insertion_order = false")
         except duckdb.IOException as exc:
             msg = (
                 f"the warehouse {path} is held by another process (a running `opsloop serve`?): "
