@@ -53,3 +53,22 @@ def test_memory_bucket_refills() -> None:
     now[0] = 1.0
     assert limiter.allow("k") and not limiter.allow("k")
     assert limiter.allow("other")
+
+
+def test_configured_json_logs_carry_no_pii(capsys: pytest.CaptureFixture[str]) -> None:
+    from opsloop.access.redact import install_log_redaction
+    from opsloop.logging import configure_logging, get_logger
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure_logging("INFO")
+        install_log_redaction()
+        get_logger("opsloop.test").info("sms sent", phone="13812345678", mail="li@bank.cn")
+        logging.getLogger("uvicorn.access").info("GET /x?p=%s", "13912345678")
+        err = capsys.readouterr().err
+    finally:
+        root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+        structlog.reset_defaults()
+    assert "13812345678" not in err and "138****5678" in err
+    assert "li@bank.cn" not in err and "13912345678" not in err

@@ -47,6 +47,9 @@ class RedactingFilter(logging.Filter):
     """A stdlib filter: masks PII in the formatted message of every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, dict):  # a structlog event on its way to the formatter
+            record.msg = _redact_value(record.msg)
+            return True
         message = record.getMessage()
         clean = redact(message)
         if clean != message:
