@@ -6,6 +6,7 @@ SQLite and PostgreSQL. The figures (cases run, failures) are printed for the rep
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import schemathesis
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 
 from access.fixtures import add_user
 
-EXAMPLES_PER_OPERATION = 25
+EXAMPLES_PER_OPERATION = int(os.environ.get("OPSLOOP_FUZZ_EXAMPLES", "25"))
 
 
 def test_no_server_errors_anywhere(client: TestClient) -> None:

@@ -36,6 +36,8 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
     {
         ("GET", "/api/v1/health"),
         ("POST", "/api/v1/auth/login"),
+        ("GET", "/api/v1/auth/oidc/login"),
+        ("GET", "/api/v1/auth/oidc/callback"),
         ("GET", "/openapi.json"),
         ("GET", "/docs"),
         ("GET", "/docs/oauth2-redirect"),

@@ -51,10 +51,15 @@ Ibis expression, so the engine never returns rows outside the scope.
 
 ## OIDC (the bank's identity provider)
 Configure with `OPSLOOP_OIDC_ISSUER`, `OPSLOOP_OIDC_CLIENT_ID`,
-`OPSLOOP_OIDC_CLIENT_SECRET`, `OPSLOOP_OIDC_REDIRECT_URI` and
-`OPSLOOP_OIDC_USERNAME_CLAIM` (default `preferred_username`): the provider's identity is
-mapped to an existing opsloop user of that name, whose roles and org unit apply.
-Status: the settings are defined; the authorization-code flow is **not implemented yet**.
+`OPSLOOP_OIDC_CLIENT_SECRET`, `OPSLOOP_OIDC_REDIRECT_URI` (the provider must allow
+`https://<opsloop>/api/v1/auth/oidc/callback`) and `OPSLOOP_OIDC_USERNAME_CLAIM`
+(default `preferred_username`). The console links to `GET /api/v1/auth/oidc/login`,
+which redirects to the provider (authorization-code flow; state and nonce kept in a
+signed, HttpOnly cookie). The callback exchanges the code at the token endpoint
+(client secret, HTTP basic), verifies the ID token (RS256 against the provider's JWKS;
+issuer, audience = client id, expiry, nonce) and opens a normal session for the
+*existing, active* opsloop user named by the claim: the provider authenticates,
+opsloop's roles and org unit authorise. Unknown users are refused and audited.
 
 ## PII
 Name, phone, e-mail and ID number are masked in every response and export

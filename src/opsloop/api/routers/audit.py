@@ -13,7 +13,7 @@ from opsloop.access.schemas import AuditPublic
 from opsloop.api.deps import StoreDep, require
 
 router = APIRouter(prefix="/audit", tags=["audit"], dependencies=[require("audit:read")])
-Text = Annotated[str | None, Query(max_length=128)]
+Text = Annotated[str | None, Query(max_length=128, pattern=r"^[^\x00]*$")]
 
 
 @router.get("")

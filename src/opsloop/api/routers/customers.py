@@ -20,7 +20,7 @@ Exporter = Annotated[Principal, require("customer:export")]
 _ID = r"^[A-Za-z0-9_-]+$"
 OrgId = Annotated[str | None, Query(max_length=32, pattern=_ID, description="org subtree")]
 RmId = Annotated[str | None, Query(max_length=32, pattern=_ID)]
-City = Annotated[str | None, Query(max_length=64)]
+City = Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00]*$")]
 Dataset = Annotated[str | None, Query(max_length=64, pattern=_ID)]
 Reveal = Annotated[bool, Query(description="clear PII (needs pii:view; audited)")]
 
