@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from opsloop.access.clock import as_utc
+
 _NAME = r"^[A-Za-z0-9_.@-]+$"
 
 
@@ -105,6 +107,11 @@ class AuditPublic(Strict):
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     hash: str
+
+    @field_validator("at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return as_utc(value)
 
 
 class LoginRequest(Strict):
