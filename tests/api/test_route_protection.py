@@ -77,3 +77,39 @@ def test_refuses_without_the_permission(client: TestClient, rule: RouteRule) -> 
     headers = add_user(client.app.state.store, "almighty", roles=["admin"], scopes=others)  # type: ignore[attr-defined]
     resp = client.request(rule.method, _url(rule.path), headers=headers)
     assert resp.status_code == 403, resp.text
+
+
+WRITE_KEY = [r for r in RULES if r.access == "write-key"]
+
+
+def test_tracking_routes_are_write_key_routes() -> None:
+    paths = {r.path for r in WRITE_KEY}
+    assert {"/v1/track", "/v1/batch", "/sa"} <= paths
+
+
+@pytest.mark.parametrize("rule", WRITE_KEY, ids=_id)
+def test_write_key_routes_refuse_staff_credentials_and_revoked_keys(
+    client: TestClient, rule: RouteRule
+) -> None:
+    """A tracking route takes only a live write key: no key, a staff token, a revoked key → 401."""
+    from opsloop.collect import sources
+
+    store = client.app.state.store  # type: ignore[attr-defined]
+    event = {"type": "track", "event": "app_open", "userId": "1", "messageId": "m-1"}
+    body = {"batch": [event]} if rule.path == "/v1/batch" else event
+    url = _url(rule.path)
+    resp = client.request(rule.method, url, json=body)
+    assert resp.status_code == 401, resp.text
+    staff = add_user(store, "admin-for-keys", roles=["admin"])
+    token = staff["Authorization"].removeprefix("Bearer ")
+    resp = client.request(rule.method, url, json=body, auth=(token, ""))
+    assert resp.status_code == 401, resp.text
+    kind = "sensors" if rule.path == "/sa" else "segment"
+    info, key = sources.create_source(store, name=f"revoked-{kind}", kind=kind)
+    sources.revoke_source(store, name=info.name)
+    client.app.state.collector.resolver.clear()  # type: ignore[attr-defined]
+    if rule.path == "/sa":
+        resp = client.request(rule.method, f"/sa?project={info.name}", data={"data": "e30="})
+    else:
+        resp = client.request(rule.method, url, json=body, auth=(key, ""))
+    assert resp.status_code == 401, resp.text

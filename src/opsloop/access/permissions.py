@@ -25,6 +25,8 @@ PERMISSIONS: dict[str, str] = {
     "user:manage": "create users, grant roles, define custom roles",
     "token:manage": "create and revoke API tokens for systems",
     "warehouse:query": "raw read-only SQL on the warehouse (bank-wide principals only)",
+    "collect:read": "list event sources (埋点数据源) and ingestion counters",
+    "collect:admin": "create and revoke event sources and their write keys",
 }
 
 # Raw SQL cannot be filtered to a subtree, so these need a bank-wide, all-customer scope.
@@ -62,6 +64,7 @@ BUILTIN_ROLES: dict[str, RoleDef] = {
             "benefit:manage",
             "reach:manage",
             "analysis:read",
+            "collect:read",
         ),
         _role(
             "approver",
@@ -77,6 +80,7 @@ BUILTIN_ROLES: dict[str, RoleDef] = {
             "customer:read",
             "segment:read",
             "analysis:read",
+            "collect:read",
         ),
         _role(
             "branch_operator",

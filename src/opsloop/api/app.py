@@ -15,7 +15,17 @@ from opsloop.access.config import AccessSettings
 from opsloop.access.ratelimit import make_rate_limiter
 from opsloop.access.redact import install_log_redaction
 from opsloop.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
-from opsloop.api.routers import audit, auth, customers, health, roles, tokens, users, warehouse
+from opsloop.api.routers import (
+    audit,
+    auth,
+    collect,
+    customers,
+    health,
+    roles,
+    tokens,
+    users,
+    warehouse,
+)
 from opsloop.errors import OpsloopError
 from opsloop.logging import get_logger
 from opsloop.settings import Settings, get_settings
@@ -87,4 +97,7 @@ def create_app(
 
     for router in (health, auth, users, roles, tokens, audit, customers, warehouse):
         app.include_router(router.router, prefix="/api/v1")
+    # Tracking SDKs call the server root (/v1/track, /v1/batch, /sa) with write keys.
+    app.include_router(collect.router)
+    app.include_router(collect.admin_router, prefix="/api/v1")
     return app

@@ -48,6 +48,9 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
 SIGNED_IN_ROUTES: frozenset[tuple[str, str]] = frozenset(
     {("GET", "/api/v1/auth/me"), ("POST", "/api/v1/auth/logout")}
 )
+# Tracking SDKs authenticate with a source's write key, never with staff credentials;
+# routes guarded that way carry this mark (see opsloop.api.routers.collect).
+WRITE_KEY_MARK = "collect:write-key"
 # Using these is itself audited (raw SQL reads anything in the warehouse).
 AUDIT_ON_USE: frozenset[str] = frozenset({"warehouse:query"})
 
@@ -151,7 +154,7 @@ class RouteRule:
     method: str
     path: str
     permission: str | None
-    access: str  # "public" | "signed-in" | "permission" | "UNPROTECTED"
+    access: str  # "public" | "signed-in" | "permission" | "write-key" | "UNPROTECTED"
     summary: str
 
 
@@ -176,7 +179,9 @@ def route_permissions(app: FastAPI) -> list[RouteRule]:
         summary = route.name or ""
         for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
             key = (method, path)
-            if perms:
+            if perms == [WRITE_KEY_MARK]:
+                access = "write-key"
+            elif perms:
                 access = "permission"
             elif key in PUBLIC_ROUTES:
                 access = "public"

@@ -10,6 +10,7 @@ import pyarrow as pa
 import typer
 
 from opsloop import __version__
+from opsloop.cli import access as access_cli
 from opsloop.cli import collect as collect_cli
 from opsloop.cli import generate as generate_cli
 from opsloop.cli import load as load_cli
@@ -31,6 +32,7 @@ app.add_typer(load_cli.app, name="load")
 app.command("generate")(generate_cli.command)
 app.add_typer(collect_cli.app, name="source")
 app.add_typer(segment_cli.app, name="segment")
+access_cli.register(app)  # user, token, audit, security
 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table | csv | json")]
 

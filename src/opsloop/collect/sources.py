@@ -54,7 +54,7 @@ def _info(row: CollectSource) -> SourceInfo:
 
 def create_source(store: Store, *, name: str, kind: str = "segment") -> tuple[SourceInfo, str]:
     """Register a source; returns it and its write key (the only time the key is seen)."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InvalidInputError(
             "source name must be 1-128 letters, digits, '.', '_' or '-'", where="name"
         )
@@ -102,7 +102,13 @@ def revoke_source(store: Store, *, name: str) -> SourceInfo:
 def find_source(
     store: Store, *, key: str | None = None, name: str | None = None
 ) -> SourceInfo | None:
-    """The *active* source with this write key (or name), else None."""
+    """The *active* source with this write key (or name), else None.
+
+    A name that could never have been created (bad characters, NUL bytes) is simply
+    not found: it must not reach the database, which may refuse it with a 500.
+    """
+    if key is None and name is not None and not _NAME.fullmatch(name):
+        return None
     with store.session() as s:
         q = select(CollectSource).where(CollectSource.revoked_at.is_(None))
         if key is not None:
