@@ -149,7 +149,6 @@ for _kind in SEGMENT_CALLS:
     )
 
 
-@router.api_route("/sa", methods=["GET", "POST"], response_model=None)
 async def sensors_ingest(
     request: Request, project: str = "default", _key: WriteKey = None
 ) -> JSONResponse:
@@ -179,6 +178,19 @@ async def sensors_ingest(
 
 
 # -- admin (staff) ---------------------------------------------------------------------------
+
+
+# One handler, two methods (SDKs POST; a GET beacon puts ``data`` in the query), each
+# with its own OpenAPI operation id.
+for _method in ("GET", "POST"):
+    router.add_api_route(
+        "/sa",
+        sensors_ingest,
+        methods=[_method],
+        operation_id=f"sensors_ingest_{_method.lower()}",
+        summary=f"Sensors Analytics SDK ({_method})",
+        response_model=None,
+    )
 
 
 class SourceCreate(BaseModel):
