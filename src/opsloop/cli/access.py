@@ -10,12 +10,13 @@ import getpass
 import sys
 from typing import Annotated
 
+import pyarrow as pa
 import typer
 
 from opsloop.access import audit, credentials, users
 from opsloop.access.principal import Principal
 from opsloop.access.schemas import TokenCreate, UserCreate, UserUpdate
-from opsloop.cli.output import console
+from opsloop.cli.output import Format, console, print_arrow, print_json
 from opsloop.errors import NotFoundError
 from opsloop.settings import get_settings
 from opsloop.store import Store
@@ -68,16 +69,30 @@ def user_create(
 
 
 @user_app.command("list")
-def user_list() -> None:
+def user_list(
+    fmt: Annotated[
+        Format, typer.Option("--format", "-f", help="table | csv | json")
+    ] = Format.table,
+) -> None:
     """List staff users."""
     store = _store()
     try:
         with store.session() as s:
-            for u in users.list_users(session=s, limit=100_000):
-                state = "active" if u.is_active else "inactive"
-                console.print(f"{u.id}\t{u.username}\t{u.org_path}\t{','.join(u.roles)}\t{state}")
+            rows = [
+                {
+                    "id": u.id,
+                    "username": u.username,
+                    "org_path": u.org_path,
+                    "roles": ",".join(u.roles),
+                    "active": u.is_active,
+                }
+                for u in users.list_users(session=s, limit=100_000)
+            ]
     finally:
         store.close()
+    columns = ["id", "username", "org_path", "roles", "active"]
+    table = pa.Table.from_pylist(rows) if rows else pa.table({c: [] for c in columns})
+    print_arrow(table, fmt)
 
 
 @user_app.command("grant")
@@ -130,7 +145,9 @@ def token_revoke(token_id: int) -> None:
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
+def audit_verify(
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table | json")] = Format.table,
+) -> None:
     """Recompute the audit hash chain; exit 1 naming the first broken row."""
     store = _store()
     try:
@@ -138,6 +155,11 @@ def audit_verify() -> None:
             v = audit.verify(s)
     finally:
         store.close()
+    if fmt is Format.json:
+        print_json({"ok": v.ok, "checked": v.checked, "broken_id": v.broken_id, "reason": v.reason})
+        if not v.ok:
+            raise typer.Exit(1)
+        return
     if v.ok:
         console.print(f"audit chain intact ({v.checked} rows)")
         return
