@@ -67,7 +67,7 @@ def version() -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = typer.Argument("head")) -> None:
+def db_upgrade(revision: str = typer.Argument("heads")) -> None:
     """Run the operational store's migrations up to REVISION."""
     from opsloop.store import upgrade
 

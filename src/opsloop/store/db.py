@@ -52,8 +52,12 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the store's schema to ``revision`` (idempotent)."""
+def upgrade(url: str, revision: str = "heads") -> None:
+    """Bring the store's schema to ``revision`` (idempotent).
+
+    ``heads``: centers may branch their migrations from a common parent while they are
+    built in parallel; a merge revision joins the branches later.
+    """
     command.upgrade(alembic_config(url), revision)
 
 
