@@ -130,6 +130,15 @@ def demo(
         generate_cli.run_generate(customers=customers, months=months, seed=seed)
     else:
         console.print(f"reusing the bank in {settings.home}")
+    from opsloop.cli.demo_users import ensure_demo_users
+
+    made = ensure_demo_users(settings)
+    if made:
+        console.print("demo sign-in accounts (also in HOME/demo-users.txt, mode 0600):")
+        for name, org, password in made:
+            console.print(f"  {name:<9} org {org:<4} password {password}")
+    else:
+        console.print(f"sign in with your users (demo accounts: {settings.home}/demo-users.txt)")
     _serve(settings, host=None, port=None)
 
 
