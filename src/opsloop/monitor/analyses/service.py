@@ -38,7 +38,7 @@ def validate_analysis(doc: Any) -> AnalysisDocument:
         return AnalysisDocument.model_validate(doc)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
-        loc = [str(x) for x in err["loc"]]
+        loc = [f"[{x}]" if isinstance(x, int) else str(x) for x in err["loc"]]
         msg = str(err["msg"]).removeprefix("Value error, ")
         # drop the union tag Pydantic adds after "analysis"; a model-level check names
         # its field as "field: message".
