@@ -14,6 +14,7 @@ from opsloop.cli import access as access_cli
 from opsloop.cli import collect as collect_cli
 from opsloop.cli import generate as generate_cli
 from opsloop.cli import load as load_cli
+from opsloop.cli import model as model_cli
 from opsloop.cli import segment as segment_cli
 from opsloop.cli.output import Format, console, print_arrow
 from opsloop.cli.server_link import find_server
@@ -32,6 +33,7 @@ app.add_typer(load_cli.app, name="load")
 app.command("generate")(generate_cli.command)
 app.add_typer(collect_cli.app, name="source")
 app.add_typer(segment_cli.app, name="segment")
+app.add_typer(model_cli.app, name="model")
 access_cli.register(app)  # user, token, audit, security
 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table | csv | json")]
