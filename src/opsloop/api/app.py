@@ -21,6 +21,7 @@ from opsloop.api.routers import (
     collect,
     customers,
     health,
+    monitor,
     roles,
     tokens,
     users,
@@ -95,7 +96,7 @@ def create_app(
         errors = [{k: e[k] for k in ("loc", "msg", "type") if k in e} for e in exc.errors()]
         return JSONResponse(status_code=422, content={"detail": errors})
 
-    for router in (health, auth, users, roles, tokens, audit, customers, warehouse):
+    for router in (health, auth, users, roles, tokens, audit, customers, warehouse, monitor):
         app.include_router(router.router, prefix="/api/v1")
     # Tracking SDKs call the server root (/v1/track, /v1/batch, /sa) with write keys.
     app.include_router(collect.router)
