@@ -5,7 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from access.fixtures import app, client, settings, store_url
 from opsloop.store import Store
+
+__all__ = ["app", "client", "settings", "store_url"]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -107,6 +107,7 @@ class Participation(Base):
     day: Mapped[str] = mapped_column(String(10))
     outcome: Mapped[str] = mapped_column(String(32))
     unit_id: Mapped[str | None] = mapped_column(String(32))
+    dedupe: Mapped[str | None] = mapped_column(String(200), unique=True)  # once-only actions
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

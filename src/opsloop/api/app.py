@@ -16,6 +16,7 @@ from opsloop.access.ratelimit import make_rate_limiter
 from opsloop.access.redact import install_log_redaction
 from opsloop.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from opsloop.api.routers import (
+    activity,
     audit,
     auth,
     collect,
@@ -96,7 +97,18 @@ def create_app(
         errors = [{k: e[k] for k in ("loc", "msg", "type") if k in e} for e in exc.errors()]
         return JSONResponse(status_code=422, content={"detail": errors})
 
-    for router in (health, auth, users, roles, tokens, audit, customers, warehouse, monitor):
+    for router in (
+        health,
+        auth,
+        users,
+        roles,
+        tokens,
+        audit,
+        customers,
+        warehouse,
+        monitor,
+        activity,
+    ):
         app.include_router(router.router, prefix="/api/v1")
     # Tracking SDKs call the server root (/v1/track, /v1/batch, /sa) with write keys.
     app.include_router(collect.router)

@@ -104,8 +104,10 @@ def upgrade() -> None:
         sa.Column("day", sa.String(length=10), nullable=False),
         sa.Column("outcome", sa.String(length=32), nullable=False),
         sa.Column("unit_id", sa.String(length=32), nullable=True),
+        sa.Column("dedupe", sa.String(length=200), nullable=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_activity_participations")),
+        sa.UniqueConstraint("dedupe", name=op.f("uq_activity_participations_dedupe")),
     )
     with op.batch_alter_table("activity_participations", schema=None) as batch_op:
         batch_op.create_index(
