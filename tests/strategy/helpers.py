@@ -46,9 +46,7 @@ def customers(n: int, seed: int = 1) -> pa.Table:
             cols[col.name] = rng.uniform(0, 1, n)
         else:
             cols[col.name] = np.full(n, None, dtype=object)
-    return pa.table(
-        {k: pa.array(v, type=CUSTOMERS.schema().field(k).type) for k, v in cols.items()}
-    )
+    return pa.table({k: pa.array(v, type=CUSTOMERS.schema.field(k).type) for k, v in cols.items()})
 
 
 def events(rows: list[tuple[int, str, dt.datetime]]) -> pa.Table:
@@ -62,7 +60,7 @@ def events(rows: list[tuple[int, str, dt.datetime]]) -> pa.Table:
             "platform": ["ios"] * len(rows),
             "properties": ["{}"] * len(rows),
         },
-        schema=EVENTS.schema(),
+        schema=EVENTS.schema,
     )
 
 

@@ -1,0 +1,695 @@
+"""The set-based journey executor: whole audiences move through nodes as numpy columns.
+
+A pass takes a cohort (customer ids, visit numbers, where each one is) and pushes it
+through the graph node by node — one vectorised decision per node, one warehouse
+query per node that needs data — until every customer rests at a wait, an exit or
+the end. The resting places, the action steps and the node counts are then written
+in **one transaction per chunk**, so a crash loses the chunk whole and a rerun
+recomputes it identically: time, control-group and A/B hashing come from the
+injected :class:`RunContext`, never from the wall clock or a random generator.
+
+Idempotency: entries are unique per (journey, customer, entry key); action steps are
+unique per (journey, version, node, customer, visit) and claimed with ``INSERT … ON
+CONFLICT DO NOTHING RETURNING`` before anything is sent, so a step another worker or
+an earlier run already took is never repeated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import and_, case, func, select, tuple_, update
+from sqlalchemy import delete as delete_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from opsloop.errors import InvalidInputError
+from opsloop.strategy.calendar import BusinessCalendar
+from opsloop.strategy.data import CustomerData
+from opsloop.strategy.journey import ENTRY_KINDS, JourneyDefinition, branches
+from opsloop.strategy.models import CustomerState, NodeStat, StepRow
+from opsloop.strategy.policy import (
+    CAPPED,
+    OK,
+    QUIET_EXPIRED,
+    ContactCounters,
+    ContactPolicy,
+    cap_keys,
+    eligible,
+    in_hash_share,
+    quiet_until,
+    unit_hash,
+)
+from opsloop.strategy.ports import ActionSink, BenefitIssuer, MessageSink, StepBatch
+
+Ids = npt.NDArray[np.int64]
+Idx = npt.NDArray[np.intp]
+CONSENT = {"sms", "push", "email", "wechat", "call"}
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Everything a run may not take from the world itself (replayable)."""
+
+    now: dt.datetime
+    entry_key: str
+    policy: ContactPolicy = field(default_factory=ContactPolicy)
+    calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
+
+
+@dataclass(frozen=True)
+class Ports:
+    messages: MessageSink
+    benefits: BenefitIssuer
+    actions: ActionSink
+    counters: ContactCounters
+
+
+@dataclass
+class Cohort:
+    """Columns of the customers in one pass (one row per customer visit)."""
+
+    ids: Ids
+    visits: npt.NDArray[np.int64]
+    since: npt.NDArray[Any]  # datetime64[us], UTC: arrival at the current node
+    deadline: npt.NDArray[Any]  # datetime64[us] or NaT: on_blocked wait deadline
+    arm: npt.NDArray[np.object_]
+    state_id: npt.NDArray[np.int64]  # 0: not stored yet
+    node: npt.NDArray[np.object_] = field(init=False)
+    status: npt.NDArray[np.object_] = field(init=False)
+    due: npt.NDArray[Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        self.node = np.full(n, "", dtype=object)
+        self.status = np.full(n, "", dtype=object)
+        self.due = np.full(n, np.datetime64("NaT", "us"))
+
+
+def _ts(at: dt.datetime) -> np.datetime64:
+    return np.datetime64(at.astimezone(dt.UTC).replace(tzinfo=None), "us")
+
+
+def _py(v: np.datetime64) -> dt.datetime | None:
+    if np.isnat(v):
+        return None
+    return v.astype("datetime64[us]").astype(dt.datetime).replace(tzinfo=dt.UTC)  # type: ignore[no-any-return]
+
+
+@dataclass
+class PassResult:
+    stats: Counter[tuple[str, str]]
+    steps: int = 0
+
+
+class JourneyPass:
+    """Moves one cohort through one journey version within one transaction."""
+
+    def __init__(
+        self,
+        journey: JourneyDefinition,
+        *,
+        data: CustomerData,
+        ports: Ports,
+        ctx: RunContext,
+        session: Session,
+    ) -> None:
+        self.j, self.data, self.ports, self.ctx, self.s = journey, data, ports, ctx, session
+        self.now = _ts(ctx.now)
+        self.index = {n.id: i for i, n in enumerate(journey.nodes)}
+        self.stats: Counter[tuple[str, str]] = Counter()
+
+    # -- driving ---------------------------------------------------------------------
+    def run(self, c: Cohort, starts: dict[str, Idx], *, resumed: bool) -> PassResult:
+        queue: list[tuple[str, Idx, bool]] = [(n, i, resumed) for n, i in starts.items()]
+        while queue:
+            node_id, idx, again = queue.pop(0)
+            if not len(idx):
+                continue
+            node = self.j.node(node_id)
+            if not again:
+                self.stats[(node_id, "entered")] += len(idx)
+                c.since[idx] = self.now
+                c.deadline[idx] = np.datetime64("NaT", "us")
+            c.node[idx] = node_id
+            outs = self.visit(node, c, idx, again)
+            nxt = self.j.next_of(node_id)
+            for branch, sub in outs.items():
+                if not len(sub):
+                    continue
+                self.stats[(node_id, f"branch:{branch}")] += len(sub)
+                target = nxt.get(branch)
+                if target is None:
+                    c.status[sub] = "done"
+                    c.due[sub] = np.datetime64("NaT", "us")
+                    self.stats[(node_id, "exited")] += len(sub)
+                else:
+                    queue.append((target, sub, False))
+        return PassResult(self.stats)
+
+    def _wait(self, c: Cohort, idx: Idx, due: Any) -> dict[str, Idx]:
+        c.status[idx] = "waiting"
+        c.due[idx] = due
+        self.stats[(c.node[idx[0]], "waiting")] += len(idx)
+        return {}
+
+    def _stop(self, c: Cohort, idx: Idx, status: str) -> dict[str, Idx]:
+        c.status[idx] = status
+        c.due[idx] = np.datetime64("NaT", "us")
+        self.stats[(c.node[idx[0]], status)] += len(idx)
+        return {}
+
+    # -- nodes -----------------------------------------------------------------------
+    def visit(self, node: Any, c: Cohort, idx: Idx, again: bool) -> dict[str, Idx]:
+        kind, cfg = node.kind, node.config
+        where = f"nodes[{self.index[node.id]}].config"
+        if kind in ENTRY_KINDS or kind == "merge":
+            return {"next": idx}
+        if kind == "exit":
+            return self._stop(c, idx, "exited")
+        if kind == "condition":
+            yes = self.data.condition(cfg.condition, f"{where}.condition", c.ids[idx])
+            return {"yes": idx[yes], "no": idx[~yes]}
+        if kind == "attribute_split":
+            if cfg.tag is not None:
+                raise InvalidInputError(
+                    "tag splits need a tags table in the warehouse", where=where
+                )
+            vals = self.data.attribute(cfg.field, c.ids[idx])
+            left = np.ones(len(idx), dtype=bool)
+            out: dict[str, Idx] = {}
+            for case in cfg.cases:
+                m = left & np.isin(vals, np.array(case.values, dtype=object))
+                out[case.branch] = idx[m]
+                left &= ~m
+            out["other"] = idx[left]
+            return out
+        if kind == "ab_split":
+            return self._ab(node, c, idx)
+        if kind == "score_split":
+            s = self.data.scores(cfg.model, c.ids[idx])
+            left = np.ones(len(idx), dtype=bool)
+            out = {}
+            for band in cfg.bands:
+                m = left & (s >= band.low) & (s < band.high)
+                out[band.branch] = idx[m]
+                left &= ~m
+            out["other"] = idx[left]
+            return out
+        if kind == "wait":
+            return {"next": idx} if again else self._wait(c, idx, self._wait_due(cfg))
+        if kind == "quiet_hours":
+            if again:
+                return {"next": idx}
+            end = self._quiet_end(cfg.start, cfg.end)
+            return {"next": idx} if end is None else self._wait(c, idx, _ts(end))
+        if kind == "wait_event":
+            if not again:
+                return self._wait(c, idx, self.now + np.timedelta64(cfg.timeout.seconds(), "s"))
+            since = c.since[idx]
+            last = self.ports_last_event(cfg.event, c.ids[idx], since)
+            hit = ~np.isnat(last) & (last >= since)
+            due = since + np.timedelta64(cfg.timeout.seconds(), "s") <= self.now
+            timeout = ~hit & due
+            rest = idx[~hit & ~due]
+            if len(rest):
+                c.status[rest] = "waiting"
+                c.due[rest] = c.since[rest] + np.timedelta64(cfg.timeout.seconds(), "s")
+            return {"event": idx[hit], "timeout": idx[timeout]}
+        if kind == "frequency_cap":
+            bucket = int(self.now.astype("datetime64[s]").astype(np.int64)) // cfg.per.seconds()
+            prefix = f"jcap/{self.j.id}/{node.id}/{bucket}/"
+            ok = self.ports.counters.reserve(self.s, c.ids[idx], [(prefix, cfg.max)])
+            return {"pass": idx[ok], "capped": idx[~ok]}
+        if kind == "send_message":
+            return self._send(node, c, idx)
+        return self._act(node, c, idx)
+
+    def ports_last_event(self, step: Any, ids: Ids, since: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        earliest = _py(since.min())
+        assert earliest is not None
+        return self.data.last_event(step, ids, earliest)
+
+    def _ab(self, node: Any, c: Cohort, idx: Idx) -> dict[str, Idx]:
+        cfg = node.config
+        u = unit_hash(c.ids[idx], f"{self.j.id}/{node.id}")
+        out = {"holdout": idx[u < cfg.holdout]}
+        weights = np.array([a.weight for a in cfg.arms], dtype=np.float64)
+        edges = cfg.holdout + (1 - cfg.holdout) * np.cumsum(weights) / weights.sum()
+        lo = cfg.holdout
+        for arm, hi in zip(cfg.arms, edges, strict=True):
+            m = (u >= lo) & (u < hi)
+            out[arm.name] = idx[m]
+            c.arm[idx[m]] = arm.name
+            lo = hi
+        c.arm[out["holdout"]] = "holdout"
+        return out
+
+    def _wait_due(self, cfg: Any) -> np.datetime64:
+        now = self.ctx.now.astimezone(dt.UTC)
+        if cfg.delay is not None:
+            if cfg.delay.unit == "business_days":
+                return _ts(self.ctx.calendar.add_business_days(now, cfg.delay.amount))
+            return _ts(now + dt.timedelta(seconds=cfg.delay.seconds()))
+        zone = self.ctx.policy.zone()
+        local = now.astimezone(zone)
+        at = dt.datetime.combine(local.date(), cfg.until, tzinfo=zone)
+        if at <= local:
+            at += dt.timedelta(days=1)
+        if cfg.business_day:
+            day = self.ctx.calendar.next_business_day(at.date())
+            at = dt.datetime.combine(day, cfg.until, tzinfo=zone)
+        return _ts(at)
+
+    def _quiet_end(self, start: dt.time, end: dt.time) -> dt.datetime | None:
+        from opsloop.strategy.policy import QuietRule
+
+        policy = ContactPolicy(
+            timezone=self.ctx.policy.timezone,
+            quiet_hours=(QuietRule(channel="sms", start=start, end=end),),
+        )
+        return quiet_until(policy, "sms", self.ctx.now)
+
+    # -- actions ---------------------------------------------------------------------
+    def _claim(self, node: Any, c: Cohort, idx: Idx, outcome: str, reason: str = "") -> Idx:
+        """Insert step rows; return the positions whose step was not taken before."""
+        if not len(idx):
+            return idx
+        rows = [
+            {
+                "journey_id": self.j.id,
+                "version": self.j.version,
+                "node_id": node.id,
+                "customer_id": int(cid),
+                "visit": int(v),
+                "outcome": outcome,
+                "reason": reason,
+                "at": self.ctx.now,
+            }
+            for cid, v in zip(c.ids[idx], c.visits[idx], strict=True)
+        ]
+        dialect = postgresql if self.s.get_bind().dialect.name == "postgresql" else sqlite
+        got: set[int] = set()
+        stmt = dialect.insert(StepRow).on_conflict_do_nothing().returning(StepRow.customer_id)
+        for start in range(0, len(rows), 2000):
+            got |= {cid for (cid,) in self.s.execute(stmt.values(rows[start : start + 2000]))}
+        return idx[np.isin(c.ids[idx], np.fromiter(got, dtype=np.int64, count=len(got)))]
+
+    def _batch(self, node: Any, c: Cohort, idx: Idx) -> StepBatch:
+        return StepBatch(
+            self.j.id, self.j.version, node.id, c.ids[idx], c.visits[idx], self.ctx.now
+        )
+
+    def _act(self, node: Any, c: Cohort, idx: Idx) -> dict[str, Idx]:
+        cfg = node.config
+        new = self._claim(node, c, idx, "done")
+        self.stats[(node.id, "done")] += len(new)
+        if len(new):
+            b = self._batch(node, c, new)
+            if node.kind == "issue_benefit":
+                payload = {"cost_cents": cfg.cost_cents}
+                self.ports.benefits.issue(self.s, b, benefit_id=cfg.benefit_id, payload=payload)
+            else:
+                self.ports.actions.record(
+                    self.s, b, kind=node.kind, payload=cfg.model_dump(mode="json")
+                )
+        return {"next": idx}
+
+    def _send(self, node: Any, c: Cohort, idx: Idx) -> dict[str, Idx]:
+        cfg, policy = node.config, self.ctx.policy
+        ids = c.ids[idx]
+        consent = (
+            self.data.attribute(f"consent_{cfg.channel}", ids).astype(bool)
+            if cfg.channel in CONSENT
+            else np.ones(len(ids), dtype=bool)
+        )
+        dnd = self.data.attribute("dnd", ids).astype(bool)
+        reason = eligible(marketing=cfg.marketing, consent=consent, dnd=dnd)
+        go = idx[reason == OK]
+        blocked: dict[str, Idx] = {r: idx[reason == r] for r in set(reason) - {OK}}
+        quiet = quiet_until(policy, cfg.channel, self.ctx.now) if len(go) else None
+        if quiet is not None:
+            q = _ts(quiet)
+            deadline = self._deadline(node, c, go)
+            expired = ~np.isnat(deadline) & (deadline < q)
+            blocked[QUIET_EXPIRED] = go[expired]
+            held = go[~expired]
+            if len(held):
+                c.deadline[held] = deadline[~expired]
+                self._wait(c, held, q)
+            go = idx[:0]
+        new = self._claim(node, c, go, "done")
+        if len(new) and cfg.marketing:
+            priority = policy.priorities.get(cfg.business_line, 0)
+            rules = [
+                (p, r.cap_for(priority)) for p, r in cap_keys(policy, cfg.channel, self.ctx.now)
+            ]
+            ok = self.ports.counters.reserve(self.s, c.ids[new], rules)
+            capped = new[~ok]
+            new = new[ok]
+            if len(capped):
+                self._unclaim(node, c, capped, delete=node.on_blocked.action == "wait")
+                blocked[CAPPED] = capped
+        if len(new):
+            self.stats[(node.id, "sent")] += len(new)
+            self.stats[(node.id, "cost_cents")] += len(new) * cfg.cost_cents
+            payload = {"template_id": cfg.template_id, "business_line": cfg.business_line}
+            batch = self._batch(node, c, new)
+            self.ports.messages.send(self.s, batch, channel=cfg.channel, payload=payload)
+        passed = [new]
+        for why, sub in blocked.items():
+            if not len(sub):
+                continue
+            self.stats[(node.id, f"suppressed:{why}")] += len(sub)
+            passed.append(self._blocked(node, c, sub, why))
+        return {"next": np.sort(np.concatenate(passed))}
+
+    def _deadline(self, node: Any, c: Cohort, idx: Idx) -> npt.NDArray[Any]:
+        d = c.deadline[idx].copy()
+        ob = node.on_blocked
+        if ob.action == "wait" and ob.deadline is not None:
+            fresh = np.isnat(d)
+            d[fresh] = self.now + np.timedelta64(ob.deadline.seconds(), "s")
+        return d
+
+    def _unclaim(self, node: Any, c: Cohort, idx: Idx, *, delete: bool) -> None:
+        """A capped step: marked suppressed, or removed when the customer will retry."""
+        keys = [(int(cid), int(v)) for cid, v in zip(c.ids[idx], c.visits[idx], strict=True)]
+        base = and_(
+            StepRow.journey_id == self.j.id,
+            StepRow.version == self.j.version,
+            StepRow.node_id == node.id,
+        )
+        for start in range(0, len(keys), 2000):
+            part = keys[start : start + 2000]
+            cond = and_(base, tuple_(StepRow.customer_id, StepRow.visit).in_(part))
+            if delete:
+                self.s.execute(delete_(StepRow).where(cond))
+            else:
+                self.s.execute(
+                    update(StepRow).where(cond).values(outcome="suppressed", reason=CAPPED)
+                )
+
+    def _blocked(self, node: Any, c: Cohort, idx: Idx, why: str) -> Idx:
+        """Apply on_blocked; return the positions that go on (skip)."""
+        ob = node.on_blocked
+        if ob.action == "wait" and why != QUIET_EXPIRED:
+            deadline = self._deadline(node, c, idx)
+            retry = self.now + np.timedelta64(86400, "s")
+            over = deadline <= self.now
+            stay = idx[~over]
+            if len(stay):
+                c.deadline[stay] = deadline[~over]
+                self._wait(c, stay, np.minimum(retry, deadline[~over]))
+            gone = idx[over]
+            if len(gone):
+                self._claim(node, c, gone, "suppressed", why)
+                self._stop(c, gone, "exited")
+            return idx[:0]
+        if why != CAPPED:
+            self._claim(node, c, idx, "suppressed", why)
+        if ob.action == "skip":
+            return idx
+        self._stop(c, idx, "exited")
+        return idx[:0]
+
+
+# ---- persistence -------------------------------------------------------------------
+
+
+def _dialect(session: Session) -> Any:
+    return postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+
+
+def add_stats(
+    session: Session, journey: JourneyDefinition, stats: Counter[tuple[str, str]]
+) -> None:
+    rows = [
+        {
+            "journey_id": journey.id,
+            "version": journey.version,
+            "node_id": n,
+            "metric": m,
+            "count": v,
+        }
+        for (n, m), v in sorted(stats.items())
+        if v
+    ]
+    if not rows:
+        return
+    stmt = _dialect(session).insert(NodeStat)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["journey_id", "version", "node_id", "metric"],
+        set_={"count": NodeStat.count + stmt.excluded.count},
+    )
+    session.execute(stmt, rows)
+
+
+def _state_rows(
+    j: JourneyDefinition, c: Cohort, entry_key: str, now: dt.datetime
+) -> Iterator[dict[str, Any]]:
+    for i in range(len(c.ids)):
+        yield {
+            "journey_id": j.id,
+            "version": j.version,
+            "customer_id": int(c.ids[i]),
+            "visit": int(c.visits[i]),
+            "entry_key": entry_key,
+            "node_id": c.node[i],
+            "status": c.status[i] or "done",
+            "arm": c.arm[i],
+            "since": _py(c.since[i]),
+            "entered_at": now,
+            "due_at": _py(c.due[i]),
+            "deadline_at": _py(c.deadline[i]),
+        }
+
+
+@dataclass(frozen=True)
+class EntryResult:
+    candidates: int
+    entered: int
+    control: int
+    skipped_reentry: int
+    stats: dict[str, dict[str, int]]
+
+
+def _nested(stats: Counter[tuple[str, str]]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for (n, m), v in sorted(stats.items()):
+        out.setdefault(n, {})[m] = int(v)
+    return out
+
+
+def _previous(session: Session, j: JourneyDefinition, entry_key: str) -> dict[str, Ids]:
+    """Customers of this journey by what the re-entry rule needs to know."""
+    s = CustomerState
+    rows = session.execute(
+        select(
+            s.customer_id,
+            func.max(s.visit),
+            func.max(s.entered_at),
+            func.max(case((s.entry_key == entry_key, 1), else_=0)),
+            func.max(case((s.status == "waiting", 1), else_=0)),
+        )
+        .where(s.journey_id == j.id)
+        .group_by(s.customer_id)
+    ).all()
+    if not rows:
+        z = np.zeros(0, dtype=np.int64)
+        return {
+            "ids": z,
+            "visit": z,
+            "entered": np.zeros(0, "datetime64[us]"),
+            "same": z,
+            "active": z,
+        }
+    arr = list(zip(*rows, strict=True))
+    return {
+        "ids": np.array(arr[0], dtype=np.int64),
+        "visit": np.array(arr[1], dtype=np.int64),
+        "entered": np.array([_ts(x if x.tzinfo else x.replace(tzinfo=dt.UTC)) for x in arr[2]]),
+        "same": np.array(arr[3], dtype=np.int64),
+        "active": np.array(arr[4], dtype=np.int64),
+    }
+
+
+def enter(
+    *,
+    sessions: Callable[[], Any],
+    journey: JourneyDefinition,
+    entry_node: str,
+    ids: Ids,
+    data: CustomerData,
+    ports: Ports,
+    ctx: RunContext,
+    chunk: int = 100_000,
+) -> EntryResult:
+    """Enter ``ids`` at ``entry_node`` and run them to their first wait, in chunks.
+
+    ``sessions()`` opens one transaction (``store.session``); each chunk commits alone.
+    Rerunning with the same ``ctx.entry_key`` enters only the customers not yet entered.
+    """
+    ids = np.unique(ids.astype(np.int64))
+    with sessions() as s:
+        prev = _previous(s, journey, ctx.entry_key)
+    pos = np.searchsorted(prev["ids"], ids) if len(prev["ids"]) else np.zeros(len(ids), np.intp)
+    pos = np.clip(pos, 0, max(len(prev["ids"]) - 1, 0))
+    known = (prev["ids"][pos] == ids) if len(prev["ids"]) else np.zeros(len(ids), dtype=bool)
+    visit = np.where(known, prev["visit"][pos] if len(prev["ids"]) else 0, 0) + 1
+    allowed = ~known
+    mode = journey.reentry.mode
+    if len(prev["ids"]) and mode != "once":
+        not_same = prev["same"][pos] == 0
+        idle = prev["active"][pos] == 0
+        if mode == "always":
+            allowed |= known & not_same & idle
+        else:
+            assert journey.reentry.period is not None
+            period = np.timedelta64(journey.reentry.period.seconds(), "s")
+            old = prev["entered"][pos] + period <= _ts(ctx.now)
+            allowed |= known & not_same & idle & old
+    skipped = int((~allowed).sum())
+    ids, visit = ids[allowed], visit[allowed]
+    gc = ctx.policy.global_control
+    control = in_hash_share(ids, gc.salt, gc.share)
+    total: Counter[tuple[str, str]] = Counter()
+    for start in range(0, len(ids), chunk):
+        part = slice(start, start + chunk)
+        with sessions() as s:
+            stats = _enter_chunk(
+                s, journey, entry_node, ids[part], visit[part], control[part], data, ports, ctx
+            )
+        total += stats
+    return EntryResult(
+        len(allowed), int((~control).sum()), int(control.sum()), skipped, _nested(total)
+    )
+
+
+def _cohort(ids: Ids, visits: npt.NDArray[np.int64], now: np.datetime64) -> Cohort:
+    n = len(ids)
+    return Cohort(
+        ids=ids,
+        visits=visits,
+        since=np.full(n, now),
+        deadline=np.full(n, np.datetime64("NaT", "us")),
+        arm=np.full(n, None, dtype=object),
+        state_id=np.zeros(n, dtype=np.int64),
+    )
+
+
+def _enter_chunk(
+    s: Session,
+    journey: JourneyDefinition,
+    entry_node: str,
+    ids: Ids,
+    visits: npt.NDArray[np.int64],
+    control: npt.NDArray[np.bool_],
+    data: CustomerData,
+    ports: Ports,
+    ctx: RunContext,
+) -> Counter[tuple[str, str]]:
+    jp = JourneyPass(journey, data=data, ports=ports, ctx=ctx, session=s)
+    c = _cohort(ids, visits, jp.now)
+    c.node[:] = entry_node
+    c.status[control] = "control"
+    jp.stats[(entry_node, "control")] += int(control.sum())
+    jp.run(c, {entry_node: np.flatnonzero(~control)}, resumed=False)
+    rows = list(_state_rows(journey, c, ctx.entry_key, ctx.now))
+    if rows:
+        s.execute(_dialect(s).insert(CustomerState), rows)
+    add_stats(s, journey, jp.stats)
+    return jp.stats
+
+
+def tick(
+    *,
+    sessions: Callable[[], Any],
+    journey: JourneyDefinition,
+    data: CustomerData,
+    ports: Ports,
+    ctx: RunContext,
+    chunk: int = 100_000,
+) -> dict[str, dict[str, int]]:
+    """Resume every waiting visit whose timer is due (and every event wait, to check it)."""
+    event_nodes = [n.id for n in journey.nodes if n.kind == "wait_event"]
+    total: Counter[tuple[str, str]] = Counter()
+    last_id = 0
+    while True:
+        with sessions() as s:
+            st = CustomerState
+            due = (st.due_at <= ctx.now) | st.node_id.in_(event_nodes)
+            rows = s.execute(
+                select(
+                    st.id, st.customer_id, st.visit, st.node_id, st.since, st.deadline_at, st.arm
+                )
+                .where(st.journey_id == journey.id, st.version == journey.version)
+                .where(st.status == "waiting", due, st.id > last_id)
+                .order_by(st.id)
+                .limit(chunk)
+            ).all()
+            if not rows:
+                break
+            last_id = rows[-1][0]
+            total += _resume(s, journey, rows, data, ports, ctx)
+    return _nested(total)
+
+
+def _resume(
+    s: Session,
+    journey: JourneyDefinition,
+    rows: list[Any],
+    data: CustomerData,
+    ports: Ports,
+    ctx: RunContext,
+) -> Counter[tuple[str, str]]:
+    cols = list(zip(*rows, strict=True))
+    jp = JourneyPass(journey, data=data, ports=ports, ctx=ctx, session=s)
+    c = _cohort(np.array(cols[1], dtype=np.int64), np.array(cols[2], dtype=np.int64), jp.now)
+    c.state_id = np.array(cols[0], dtype=np.int64)
+    c.since = np.array([_ts(x if x.tzinfo else x.replace(tzinfo=dt.UTC)) for x in cols[4]])
+    c.deadline = np.array(
+        [
+            np.datetime64("NaT", "us")
+            if x is None
+            else _ts(x if x.tzinfo else x.replace(tzinfo=dt.UTC))
+            for x in cols[5]
+        ]
+    )
+    c.arm = np.array(cols[6], dtype=object)
+    nodes = np.array(cols[3], dtype=object)
+    starts = {str(n): np.flatnonzero(nodes == n) for n in np.unique(nodes)}
+    jp.run(c, starts, resumed=True)
+    updates = [
+        {
+            "id": int(c.state_id[i]),
+            "node_id": c.node[i],
+            "status": c.status[i] or "done",
+            "arm": c.arm[i],
+            "since": _py(c.since[i]),
+            "due_at": _py(c.due[i]),
+            "deadline_at": _py(c.deadline[i]),
+        }
+        for i in range(len(c.ids))
+    ]
+    s.execute(update(CustomerState), updates)
+    add_stats(s, journey, jp.stats)
+    return jp.stats
+
+
+__all__ = [
+    "Cohort",
+    "EntryResult",
+    "JourneyPass",
+    "Ports",
+    "RunContext",
+    "branches",
+    "enter",
+    "tick",
+]

@@ -1,0 +1,98 @@
+"""Where journey actions go: small protocols, and a recording channel behind them.
+
+Reach (messages) and Activity (benefits) implement :class:`MessageSink` and
+:class:`BenefitIssuer` later; until then :class:`RecordingChannel` writes each action
+to ``strategy_outbox`` under the unique step key (journey, version, node, customer,
+visit), inside the executor's transaction, so an action is recorded exactly once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from opsloop.strategy.models import OutboxRow
+
+
+@dataclass(frozen=True)
+class StepBatch:
+    """The customers one node acts on, with the parts of their step key."""
+
+    journey_id: str
+    version: int
+    node_id: str
+    customer_ids: npt.NDArray[np.int64]
+    visits: npt.NDArray[np.int64]
+    at: dt.datetime
+
+
+class MessageSink(Protocol):
+    def send(
+        self, session: Session, batch: StepBatch, *, channel: str, payload: dict[str, Any]
+    ) -> None: ...
+
+
+class BenefitIssuer(Protocol):
+    def issue(
+        self, session: Session, batch: StepBatch, *, benefit_id: str, payload: dict[str, Any]
+    ) -> None: ...
+
+
+class ActionSink(Protocol):
+    """RM tasks, tags and webhooks (recorded for now; owned by Reach/Insight later)."""
+
+    def record(
+        self, session: Session, batch: StepBatch, *, kind: str, payload: dict[str, Any]
+    ) -> None: ...
+
+
+class RecordingChannel:
+    """Implements every port by writing rows to ``strategy_outbox`` (idempotent)."""
+
+    def send(
+        self, session: Session, batch: StepBatch, *, channel: str, payload: dict[str, Any]
+    ) -> None:
+        self._write(session, batch, "message", channel, payload)
+
+    def issue(
+        self, session: Session, batch: StepBatch, *, benefit_id: str, payload: dict[str, Any]
+    ) -> None:
+        self._write(session, batch, "benefit", None, {"benefit_id": benefit_id, **payload})
+
+    def record(
+        self, session: Session, batch: StepBatch, *, kind: str, payload: dict[str, Any]
+    ) -> None:
+        self._write(session, batch, kind, None, payload)
+
+    def _write(
+        self,
+        session: Session,
+        batch: StepBatch,
+        kind: str,
+        channel: str | None,
+        payload: dict[str, Any],
+    ) -> None:
+        if not len(batch.customer_ids):
+            return
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        rows = [
+            {
+                "journey_id": batch.journey_id,
+                "version": batch.version,
+                "node_id": batch.node_id,
+                "customer_id": int(c),
+                "visit": int(v),
+                "kind": kind,
+                "channel": channel,
+                "payload": payload,
+                "at": batch.at,
+            }
+            for c, v in zip(batch.customer_ids, batch.visits, strict=True)
+        ]
+        session.execute(dialect.insert(OutboxRow).on_conflict_do_nothing(), rows)
