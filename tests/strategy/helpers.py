@@ -136,3 +136,43 @@ def journey_doc(**over: Any) -> dict[str, Any]:
     }
     doc.update(over)
     return doc
+
+
+class ArrayData:
+    """Customer columns in memory (ids 1..n): the executor's data port without a warehouse."""
+
+    def __init__(self, n: int, seed: int = 1) -> None:
+        t = customers(n, seed)
+        self.cols = {name: t.column(name).to_numpy(zero_copy_only=False) for name in t.column_names}
+
+    def attribute(self, field: str, ids: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
+        return self.cols[field][ids - 1]
+
+    def condition(self, condition: Any, where: str, ids: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
+        assert condition.kind == "attribute" and condition.op == ">="
+        return self.cols[condition.field][ids - 1] >= condition.value  # type: ignore[no-any-return]
+
+    def scores(self, model: str, ids: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
+        return np.full(len(ids), np.nan)
+
+    def last_event(self, step: Any, ids: np.ndarray, after: dt.datetime) -> np.ndarray:  # type: ignore[type-arg]
+        return np.full(len(ids), np.datetime64("NaT", "us"))
+
+
+def send_journey(jid: str, channel: str = "sms") -> dict[str, Any]:
+    """entry → send (capped ones skip on) → exit."""
+    return {
+        "id": jid,
+        "name": jid,
+        "reentry": {"mode": "always"},
+        "nodes": [
+            {"id": "entry", "kind": "api_entry", "config": {}},
+            {
+                "id": "send",
+                "kind": "send_message",
+                "config": {"channel": channel, "template_id": "t"},
+                "on_blocked": {"action": "skip"},
+            },
+        ],
+        "edges": [{"from": "entry", "to": "send"}],
+    }

@@ -1,0 +1,158 @@
+"""The contact policy: pure decisions, and caps that hold across concurrent journeys.
+
+Concurrency is tested against real PostgreSQL (threads, SQL guarded upserts) and real
+Redis (processes, Lua); every recorded send in the outbox is counted afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing as mp
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+from tests.strategy.helpers import ArrayData
+from tests.strategy.workers import run_send
+
+from opsloop.store import Store
+from opsloop.strategy.models import OutboxRow
+from opsloop.strategy.policy import (
+    CapRule,
+    ContactPolicy,
+    QuietRule,
+    eligible,
+    period_key,
+    quiet_until,
+    unit_hash,
+)
+
+
+def test_consent_and_dnd_block_marketing_only() -> None:
+    consent = np.array([True, False, True, False])
+    dnd = np.array([False, False, True, True])
+    assert list(eligible(marketing=True, consent=consent, dnd=dnd)) == [
+        "",
+        "no_consent",
+        "dnd",
+        "dnd",
+    ]
+    assert list(eligible(marketing=False, consent=consent, dnd=dnd)) == ["", "", "", ""]
+
+
+def test_quiet_hours_span_midnight_in_bank_zone() -> None:
+    p = ContactPolicy(quiet_hours=(QuietRule(channel="sms", start=dt.time(21), end=dt.time(8)),))
+    late = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)  # 23:00 Shanghai
+    early = dt.datetime(2026, 11, 23, 23, 0, tzinfo=dt.UTC)  # 07:00 next day Shanghai
+    day = dt.datetime(2026, 11, 23, 4, 0, tzinfo=dt.UTC)  # 12:00
+    assert quiet_until(p, "sms", late) == dt.datetime(2026, 11, 24, 0, 0, tzinfo=dt.UTC)
+    assert quiet_until(p, "sms", early) == dt.datetime(2026, 11, 24, 0, 0, tzinfo=dt.UTC)
+    assert quiet_until(p, "sms", day) is None
+    assert quiet_until(p, "push", late) is None
+
+
+def test_periods_and_priorities() -> None:
+    zone = ContactPolicy().zone()
+    sunday_night = dt.datetime(2026, 11, 29, 17, 0, tzinfo=dt.UTC)  # Monday 01:00 Shanghai
+    assert period_key(sunday_night, "week", zone) == "2026-W49"
+    assert period_key(sunday_night, "day", zone) == "2026-11-30"
+    rule = CapRule(channel="sms", max=3, per="week", reserved=1, priority_min=5)
+    assert rule.cap_for(9) == 3 and rule.cap_for(0) == 2
+
+
+def test_global_control_share_is_stable() -> None:
+    ids = np.arange(1, 100_001, dtype=np.int64)
+    share = (unit_hash(ids, "opsloop-global-control") < 0.05).mean()
+    assert 0.045 < share < 0.055
+
+
+def _sends(store: Store, jids: list[str]) -> pd.DataFrame:
+    with store.session() as s:
+        rows = s.execute(
+            select(OutboxRow.customer_id, OutboxRow.at, OutboxRow.journey_id).where(
+                OutboxRow.journey_id.in_(jids)
+            )
+        ).all()
+    df = pd.DataFrame(rows, columns=["customer_id", "at", "journey_id"])
+    local = pd.to_datetime(df["at"], utc=True).dt.tz_convert("Asia/Shanghai")
+    df["day"] = local.dt.date
+    return df
+
+
+def _eligible(n: int) -> np.ndarray:  # type: ignore[type-arg]
+    d = ArrayData(n)
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    control = unit_hash(ids, "opsloop-global-control") < 0.05
+    return d.cols["consent_sms"] & ~d.cols["dnd"] & ~control  # type: ignore[no-any-return]
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    n=st.integers(20, 150),
+    days=st.lists(st.integers(0, 3), min_size=2, max_size=6),
+)
+def test_caps_hold_across_concurrent_journeys_pg(pg_url: str, n: int, days: list[int]) -> None:
+    store = Store.open(pg_url)
+    week = test_caps_hold_across_concurrent_journeys_pg.calls = (
+        getattr(  # type: ignore[attr-defined]
+            test_caps_hold_across_concurrent_journeys_pg, "calls", 0
+        )
+        + 1
+    )
+    jids = [f"w{week}j{i}" for i in range(len(days))]
+    with ThreadPoolExecutor(len(days)) as pool:
+        futures = [
+            pool.submit(run_send, pg_url, None, jid, n, 7 * week + d)
+            for jid, d in zip(jids, days, strict=True)
+        ]
+        for f in futures:
+            f.result()
+    df = _sends(store, jids)
+    per_day = df.groupby(["customer_id", "day"]).size()
+    assert per_day.max() <= 1 if len(df) else True
+    per_week = df.groupby("customer_id").size().reindex(range(1, n + 1), fill_value=0).to_numpy()
+    ok = _eligible(n)
+    assert (per_week[~ok] == 0).all()  # consent, DND, global control: never contacted
+    # every eligible customer got exactly what the caps allow: min(2/week, distinct days tried)
+    assert (per_week[ok] == min(2, len(set(days)))).all()
+    store.engine.dispose()
+
+
+@pytest.mark.slow
+def test_caps_hold_across_processes_redis(pg_url: str, redis_url: str) -> None:
+    store = Store.open(pg_url)
+    n, jids = 300, [f"r{i}" for i in range(4)]
+    ctx = mp.get_context("spawn")
+    procs = [
+        ctx.Process(target=run_send, args=(pg_url, redis_url, jid, n, i % 2))
+        for i, jid in enumerate(jids)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    df = _sends(store, jids)
+    assert df.groupby(["customer_id", "day"]).size().max() == 1
+    per_week = df.groupby("customer_id").size().reindex(range(1, n + 1), fill_value=0).to_numpy()
+    ok = _eligible(n)
+    assert (per_week[~ok] == 0).all() and (per_week[ok] == 2).all()
+    store.engine.dispose()
+
+
+@pytest.mark.parametrize("cap", [1, 3])
+def test_sql_counters_refuse_beyond_cap_sqlite(tmp_path: object, cap: int) -> None:
+    from opsloop.strategy.policy import SqlContactCounters
+
+    store = Store.open(f"sqlite:///{tmp_path}/c.db")
+    ids = np.arange(1, 51, dtype=np.int64)
+    counters = SqlContactCounters()
+    granted = np.zeros(len(ids), dtype=int)
+    for _ in range(cap + 2):
+        with store.session() as s:
+            granted += counters.reserve(s, ids, [("sms/week/x/", cap), ("sms/day/y/", cap + 1)])
+    assert (granted == cap).all()
