@@ -74,9 +74,7 @@ def bench_log(directory: Path, seconds: float, threads: int) -> dict[str, float]
 SERVER = """
 import sys, uvicorn
 from opsloop.api.app import create_app
-from opsloop.api.routers import collect
 app = create_app()
-app.include_router(collect.router)
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
 """
 

@@ -11,7 +11,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from opsloop.api.app import create_app
-from opsloop.api.routers import collect
 from opsloop.collect import sources
 from opsloop.collect.service import Collector
 from opsloop.settings import get_settings
@@ -41,9 +40,7 @@ class Ingest:
 
 @pytest.fixture
 def ingest(home: Path) -> Iterator[Ingest]:
-    app = create_app(get_settings(), local_token="staff-token")
-    app.include_router(collect.router)
-    app.include_router(collect.admin_router, prefix="/api/v1")
+    app = create_app(get_settings(), local_token="staff-token")  # mounts collect's routers
     with TestClient(app) as client:
         _, key = sources.create_source(app.state.store, name="app-ios")
         yield Ingest(client, app, key, "staff-token")

@@ -28,10 +28,14 @@ def _events(ingest: Ingest, n: int, timeout: float = 10.0) -> list[dict[str, Any
     wh: Warehouse = ingest.app.state.warehouse
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if "events" in wh.tables():
-            rows = wh.execute(wh.table("events").order_by("ts")).to_pylist()
-            if len(rows) >= n:
-                return rows
+        with wh.lock:  # wh.table() reads the schema outside the engine's lock
+            rows = (
+                wh.execute(wh.table("events").order_by("ts")).to_pylist()
+                if "events" in wh.tables()
+                else []
+            )
+        if len(rows) >= n:
+            return rows
         time.sleep(0.05)
     raise AssertionError(f"fewer than {n} events reached the warehouse in {timeout}s")
 

@@ -17,7 +17,7 @@ import orjson
 import pyarrow as pa
 
 from opsloop.collect import identity
-from opsloop.collect.log import EventLog, Record, Subscription
+from opsloop.collect.log import EventStream, Record, Subscription
 from opsloop.collect.segment import parse_time
 from opsloop.store import Store
 from opsloop.warehouse import TABLES_BY_NAME, Warehouse
@@ -107,7 +107,7 @@ class Flusher:
 
     def __init__(
         self,
-        log: EventLog,
+        log: EventStream,
         *,
         store: Store,
         warehouse: Warehouse,

@@ -12,6 +12,12 @@ On disk (``OPSLOOP_HOME/events``)::
     00000000000000000000.log   records 0..n-1     (file name = first record's offset)
     00000000000001048576.log   records n..
     offsets/<consumer>         next offset to deliver to that consumer
+    LOCK                       held (``flock``) by the one process that writes the log
+
+Single writer: two writers would interleave frames and fight over offsets, so opening
+takes an exclusive ``flock`` on ``LOCK`` (released by the kernel when the process dies,
+so a crash never leaves a stale lock) and a second opener fails with
+:class:`LogLockedError` naming the holder's pid.
 
 A record is framed ``u32 length | u32 crc32(body) | body`` with
 ``body = u16 id_length | message id (utf-8) | payload``. A torn tail after a crash
@@ -27,6 +33,7 @@ is still in flight waits for the original's ``fsync``: "acknowledged" always mea
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import struct
 import threading
@@ -36,6 +43,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 HEADER = struct.Struct("<II")
 ID_LEN = struct.Struct("<H")
@@ -50,6 +58,10 @@ class LogError(Exception):
 
 class LogClosedError(LogError):
     """The log was closed before the append was written."""
+
+
+class LogLockedError(LogError):
+    """Another process (or another open log) already writes this directory."""
 
 
 class LogCorruptError(LogError):
@@ -173,6 +185,7 @@ class EventLog:
         self._fsync = fsync
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "offsets").mkdir(exist_ok=True)
+        self._lockfd = _take_lock(directory / "LOCK")
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._durable = threading.Condition(threading.Lock())
@@ -184,7 +197,11 @@ class EventLog:
         self.truncated_bytes = 0  # torn tail cut off on open
         self.batches = 0  # fsyncs done (group commits)
         self._positions: dict[int, int] = {}  # offset -> byte position, where readers stopped
-        self._segments = self._recover()
+        try:
+            self._segments = self._recover()
+        except BaseException:
+            os.close(self._lockfd)
+            raise
         self._file = self._segments[-1].path.open("ab", buffering=0)
         self._thread = threading.Thread(target=self._run, name="opsloop-eventlog", daemon=True)
         self._thread.start()
@@ -399,6 +416,7 @@ class EventLog:
             self._wake.notify()
         self._thread.join()
         self._file.close()
+        os.close(self._lockfd)  # releases the flock
         with self._durable:
             self._durable.notify_all()
 
@@ -510,6 +528,10 @@ class Consumer:
     def commit(self) -> None:
         self.log.commit(self.name, self.position)
 
+    def rewind(self, records: list[Record]) -> None:
+        """Hand ``records`` out again on the next poll (the handler failed)."""
+        self.position = records[0].offset
+
     def __aiter__(self) -> Consumer:
         return self
 
@@ -524,10 +546,38 @@ class Consumer:
                 raise StopAsyncIteration
 
 
+class StreamConsumer(Protocol):
+    """What a subscription needs of a consumer (the log's, or Redis's)."""
+
+    def poll(self, timeout: float = 0.0) -> list[Record]: ...
+    def commit(self) -> None: ...
+    def rewind(self, records: list[Record]) -> None: ...
+
+
+class EventStream(Protocol):
+    """What the collector and the flusher need of an event stream: this log, or
+    :class:`opsloop.collect.redis_stream.RedisStream`."""
+
+    batches: int
+
+    @property
+    def end_offset(self) -> int: ...
+    def __contains__(self, message_id: object) -> bool: ...
+    def append(
+        self, items: Sequence[tuple[str, bytes]], timeout: float | None = 30.0
+    ) -> AppendResult: ...
+    async def append_async(self, items: Sequence[tuple[str, bytes]]) -> AppendResult: ...
+    def committed(self, consumer: str) -> int: ...
+    def subscribe(
+        self, name: str, handler: Callable[[list[Record]], None], *, batch: int = 1000
+    ) -> Subscription: ...
+    def close(self) -> None: ...
+
+
 class Subscription:
     """A thread feeding a handler from a consumer until :meth:`stop`."""
 
-    def __init__(self, consumer: Consumer, handler: Callable[[list[Record]], None]) -> None:
+    def __init__(self, consumer: StreamConsumer, handler: Callable[[list[Record]], None]) -> None:
         self.consumer = consumer
         self.handler = handler
         self.errors = 0
@@ -544,7 +594,7 @@ class Subscription:
                 self.handler(records)
             except Exception:  # retry the same records after a pause
                 self.errors += 1
-                self.consumer.position = records[0].offset
+                self.consumer.rewind(records)
                 self._stop.wait(1.0)
                 continue
             self.consumer.commit()
@@ -552,6 +602,23 @@ class Subscription:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def _take_lock(path: Path) -> int:
+    """An exclusive, non-blocking ``flock`` on ``path``; the fd holds it until closed."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise LogLockedError(
+            f"the event log in {path.parent} is in use by another writer (pid {holder}); "
+            "stop that process (opsloop serve) or use another OPSLOOP_HOME"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
 
 
 def _fsync_dir(path: Path) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from opsloop.collect import sensors
-from opsloop.collect.log import AppendResult, EventLog
+from opsloop.collect.log import AppendResult, EventLog, EventStream
 from opsloop.collect.segment import BadEventError, Limits, decode_body, parse_request
 from opsloop.collect.sources import KeyResolver, SourceInfo
 from opsloop.errors import OpsloopError
@@ -60,21 +60,66 @@ class Stats:
             }
 
 
+_shared: dict[Path, tuple[EventLog, int]] = {}
+_shared_lock = threading.Lock()
+
+
+def _open_log(directory: Path) -> EventLog:
+    """The process's one open log of ``directory``: apps in one process share it, while
+    the log's file lock refuses a writer in another *process*."""
+    key = directory.resolve()
+    with _shared_lock:
+        log, users = _shared.get(key, (None, 0))
+        if log is None:
+            log = EventLog(directory)
+        _shared[key] = (log, users + 1)
+        return log
+
+
+def _release_log(log: EventLog) -> None:
+    key = log.directory.resolve()
+    with _shared_lock:
+        _, users = _shared.get(key, (log, 1))
+        if users <= 1:
+            _shared.pop(key, None)
+            log.close()
+        else:
+            _shared[key] = (log, users - 1)
+
+
 class Collector:
     """One per server process: the log, the key resolver, limits and counters."""
 
-    def __init__(self, log: EventLog, resolver: KeyResolver, limits: Limits | None = None) -> None:
+    def __init__(
+        self, log: EventStream, resolver: KeyResolver, limits: Limits | None = None
+    ) -> None:
         self.log = log
         self.resolver = resolver
         self.limits = limits or Limits()
         self.stats = Stats()
 
     @classmethod
-    def open(cls, home: Path, store: Store, limits: Limits | None = None) -> Collector:
-        return cls(EventLog(home / "events"), KeyResolver(store), limits)
+    def open(
+        cls,
+        home: Path,
+        store: Store,
+        limits: Limits | None = None,
+        *,
+        redis_url: str | None = None,
+    ) -> Collector:
+        """The embedded log in ``home/events`` (one process), or the Redis stream when
+        ``redis_url`` is set (any number of processes)."""
+        if redis_url:
+            from opsloop.collect.redis_stream import RedisStream
+
+            return cls(RedisStream(redis_url), KeyResolver(store), limits)
+        return cls(_open_log(home / "events"), KeyResolver(store), limits)
 
     def close(self) -> None:
-        self.log.close()
+        if isinstance(self.log, EventLog):
+            _release_log(self.log)
+        else:
+            self.log.close()
 
     # -- Segment ----------------------------------------------------------------------------
     def prepare_segment(

@@ -36,7 +36,8 @@ SEGMENT_CALLS = ("track", "identify", "page", "screen", "alias", "group", "batch
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the event log and start the warehouse flusher (inside the app's lifespan,
     so the store and warehouse are already open)."""
-    collector = Collector.open(app.state.settings.home, app.state.store)
+    settings = app.state.settings
+    collector = Collector.open(settings.home, app.state.store, redis_url=settings.redis_url)
     flusher = Flusher(collector.log, store=app.state.store, warehouse=app.state.warehouse)
     app.state.collector = collector
     app.state.collect_flusher = flusher

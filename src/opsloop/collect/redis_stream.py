@@ -1,0 +1,215 @@
+"""The event stream on Redis Streams, for servers that run several worker processes.
+
+Why: the embedded log (:mod:`opsloop.collect.log`) has one writer per directory, so a
+server using it is one process. With ``OPSLOOP_REDIS_URL`` set, events go to one Redis
+stream instead and any number of processes may ingest and consume.
+
+* **Stored once**: one Lua script per append claims each message id with
+  ``SET <prefix>:id:<mid> 1 NX EX <ttl>`` and ``XADD``s only the new ones, atomically,
+  so a retry (even one racing its original in another process) is stored once within
+  the id window (7 days by default; Segment's own window is 24 h).
+* **Acknowledged = in Redis**: durability on disk is Redis's persistence setting
+  (``appendonly yes`` + ``appendfsync always`` for the embedded log's guarantee).
+* **Delivery**: each consumer name is a consumer group; records are read with
+  ``XREADGROUP`` and ``XACK``ed after the handler returns. Unacknowledged records stay in
+  the group's pending list, which Redis keeps across restarts: a restarted consumer
+  reads its pending records first (at least once).
+
+:class:`RedisStream` offers the same surface as :class:`~opsloop.collect.log.EventLog`
+(``append``/``append_async``, ``consumer``/``subscribe``, ``end_offset``,
+``committed``), so the collector and the flusher do not know which one they use.
+Offsets here are stream positions packed into one integer (``ms << 20 | seq``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+import redis
+
+from opsloop.collect.log import AppendResult, LogClosedError, LogError, Record, Subscription
+
+APPEND = """
+local added, dups = {}, {}
+for i = 2, #ARGV, 2 do
+  if redis.call('SET', KEYS[2] .. ARGV[i], '1', 'NX', 'EX', ARGV[1]) then
+    added[#added + 1] = redis.call('XADD', KEYS[1], '*', 'm', ARGV[i], 'p', ARGV[i + 1])
+  else
+    dups[#dups + 1] = ARGV[i]
+  end
+end
+return {added, dups}
+"""
+
+
+def pack(entry_id: str | bytes) -> int:
+    """A stream entry id ``ms-seq`` as one ordered integer."""
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    ms, seq = text.split("-")
+    return (int(ms) << 20) | int(seq)
+
+
+def unpack(offset: int) -> str:
+    return f"{offset >> 20}-{offset & 0xFFFFF}"
+
+
+class RedisStream:
+    """An event stream in Redis (see the module docstring)."""
+
+    def __init__(
+        self, url: str, *, prefix: str = "opsloop:events", id_ttl_s: int = 7 * 24 * 3600
+    ) -> None:
+        self.client = redis.Redis.from_url(url)
+        self.stream = f"{prefix}:stream"
+        self.id_prefix = f"{prefix}:id:"
+        self.id_ttl_s = id_ttl_s
+        self.batches = 0
+        self._closed = False
+        self._script = self.client.register_script(APPEND)
+
+    @property
+    def end_offset(self) -> int:
+        """Records ever added to the stream (what the log calls its end offset)."""
+        try:
+            info = self.client.xinfo_stream(self.stream)
+        except redis.ResponseError:  # no stream yet
+            return 0
+        return int(info.get("entries-added") or info.get("length") or 0)
+
+    def __contains__(self, message_id: object) -> bool:
+        return bool(self.client.exists(f"{self.id_prefix}{message_id}"))
+
+    def append(
+        self, items: Sequence[tuple[str, bytes]], timeout: float | None = 30.0
+    ) -> AppendResult:
+        """Store the new records, skip ids already stored; returns once Redis has them."""
+        if self._closed:
+            raise LogClosedError("the event stream is closed")
+        if not items:
+            return AppendResult((), ())
+        argv: list[Any] = [self.id_ttl_s]
+        for mid, payload in items:
+            if not mid or len(mid.encode()) > 1024:
+                raise ValueError("message id must be 1..1024 bytes")
+            argv += [mid, payload]
+        try:
+            added, dups = self._script(keys=[self.stream, self.id_prefix], args=argv)
+        except redis.RedisError as exc:
+            raise LogError(f"redis append failed: {exc}") from exc
+        self.batches += 1
+        return AppendResult(tuple(pack(a) for a in added), tuple(d.decode() for d in dups))
+
+    async def append_async(self, items: Sequence[tuple[str, bytes]]) -> AppendResult:
+        return await asyncio.to_thread(self.append, items)
+
+    def committed(self, consumer: str) -> int:
+        """Records the consumer group has read (``entries-read``; 0 before the first)."""
+        try:
+            groups = self.client.xinfo_groups(self.stream)
+        except redis.ResponseError:
+            return 0
+        for g in groups:
+            name = g["name"].decode() if isinstance(g["name"], bytes) else g["name"]
+            if name == consumer:
+                return int(g.get("entries-read") or 0)
+        return 0
+
+    def consumer(self, name: str, *, batch: int = 1000) -> RedisConsumer:
+        return RedisConsumer(self, name, batch)
+
+    def subscribe(
+        self, name: str, handler: Callable[[list[Record]], None], *, batch: int = 1000
+    ) -> Subscription:
+        """Deliver records to ``handler`` in a thread, at least once (acked after it)."""
+        return Subscription(self.consumer(name, batch=batch), handler)
+
+    def close(self) -> None:
+        self._closed = True
+        self.client.close()
+
+    def __enter__(self) -> RedisStream:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+class RedisConsumer:
+    """A consumer group member with the :class:`~opsloop.collect.log.Consumer` surface:
+    ``poll`` hands out records (its own pending ones first, after a restart), ``commit``
+    acknowledges everything handed out so far, ``rewind`` hands them out again."""
+
+    def __init__(self, stream: RedisStream, name: str, batch: int) -> None:
+        self.stream = stream
+        self.name = name
+        self.batch = batch
+        self._client = redis.Redis(connection_pool=stream.client.connection_pool)
+        self._unacked: list[Record] = []
+        self._again: list[Record] = []
+        self._pending_done = False
+        self._lock = threading.Lock()
+        try:
+            self._client.xgroup_create(stream.stream, name, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    @property
+    def log(self) -> RedisStream:
+        return self.stream
+
+    def poll(self, timeout: float = 0.0) -> list[Record]:
+        with self._lock:
+            if self._again:
+                out, self._again = self._again, []
+                return out
+            if not self._pending_done:  # what this consumer read but never acked
+                records = self._read("0", None)
+                if records:
+                    self._unacked += records
+                    return records
+                self._pending_done = True
+            block = int(timeout * 1000) if timeout else None
+            records = self._read(">", block)
+            self._unacked += records
+            return records
+
+    def _read(self, start: str, block: int | None) -> list[Record]:
+        got = self._client.xreadgroup(
+            self.name, self.name, {self.stream.stream: start}, count=self.batch, block=block
+        )
+        out: list[Record] = []
+        for _stream, entries in cast(list[tuple[bytes, list[tuple[bytes, Any]]]], got or []):
+            for entry_id, fields in entries:
+                if not fields:  # deleted while pending
+                    continue
+                out.append(Record(pack(entry_id), fields[b"m"].decode(), fields[b"p"]))
+        return out
+
+    def commit(self) -> None:
+        with self._lock:
+            ids = [unpack(r.offset) for r in self._unacked]
+            if ids:
+                self._client.xack(self.stream.stream, self.name, *ids)
+            self._unacked = []
+
+    def rewind(self, records: list[Record]) -> None:
+        """Hand ``records`` out again on the next poll (the handler failed)."""
+        with self._lock:
+            self._again = list(records)
+
+    def __aiter__(self) -> RedisConsumer:
+        return self
+
+    async def __anext__(self) -> list[Record]:
+        if self._unacked:
+            await asyncio.to_thread(self.commit)
+        while True:
+            records = await asyncio.to_thread(self.poll, 0.5)
+            if records:
+                return records
+            if self.stream._closed:
+                raise StopAsyncIteration
