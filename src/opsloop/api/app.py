@@ -23,7 +23,9 @@ from opsloop.api.routers import (
     customers,
     health,
     monitor,
+    reach,
     roles,
+    strategy,
     tokens,
     users,
     warehouse,
@@ -108,9 +110,12 @@ def create_app(
         warehouse,
         monitor,
         activity,
+        strategy,
+        reach,
     ):
         app.include_router(router.router, prefix="/api/v1")
     # Tracking SDKs call the server root (/v1/track, /v1/batch, /sa) with write keys.
     app.include_router(collect.router)
+    app.include_router(reach.links_router)  # short links /r/{token} sit at the root
     app.include_router(collect.admin_router, prefix="/api/v1")
     return app

@@ -42,6 +42,11 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/docs"),
         ("GET", "/docs/oauth2-redirect"),
         ("GET", "/redoc"),
+        # Reach: customers follow short links from messages without any credentials (the
+        # 128-bit random token is the credential); gateways post delivery receipts signed
+        # with the channel's HMAC secret, which the route verifies (opsloop.api.routers.reach).
+        ("GET", "/r/{token}"),
+        ("POST", "/api/v1/reach/receipts/{channel}"),
     }
 )
 # Need a caller but no permission: a user with no role may still see and end their session.

@@ -51,7 +51,8 @@ class TaskChannel:
         org_path = text(msg.payload, "org_path")
         if not org_path:
             return SendResult("dead", error="no org_path to queue the task in")
-        rm = text(msg.payload, "rm_id") or None
+        rm_value = msg.payload.get("rm_id")
+        rm = rm_value if isinstance(rm_value, str) and rm_value else None
         with self.store.session() as s:
             ins = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
             s.execute(
