@@ -25,7 +25,6 @@ from opsloop.api.routers import (
     monitor,
     reach,
     roles,
-    strategy,
     tokens,
     users,
     warehouse,
@@ -110,7 +109,6 @@ def create_app(
         warehouse,
         monitor,
         activity,
-        strategy,
         reach,
     ):
         app.include_router(router.router, prefix="/api/v1")
