@@ -18,6 +18,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -222,11 +223,11 @@ def normalize(
             f"timestamp {iso(corrected)} is more than {limits.max_past.days} days old",
             where=at("timestamp"),
         )
-    out["receivedAt"] = iso(received_at)
-    out["originalTimestamp"] = iso(ts) if ts is not None else None
-    out["timestamp"] = iso(corrected)
+    out["receivedAt"] = _iso_cached(received_at)
+    out["originalTimestamp"] = _iso_cached(ts) if ts is not None else None
+    out["timestamp"] = _iso_cached(corrected)
     if sent is not None:
-        out["sentAt"] = iso(sent)
+        out["sentAt"] = _iso_cached(sent)
     out["sourceId"] = source_id
     out.pop("writeKey", None)
     return out
@@ -268,13 +269,19 @@ def iso(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# The hot path of ingest: a batch's messages share sentAt, receivedAt and often their
+# timestamps, so parsing and formatting are memoised (both are pure).
+_parse_cached = lru_cache(maxsize=8192)(parse_time)
+_iso_cached = lru_cache(maxsize=8192)(iso)
+
+
 def _time(value: Any, where: str) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, str):
         raise BadEventError("wrong_type", "must be an ISO-8601 string", where=where)
     try:
-        return parse_time(value)
+        return _parse_cached(value)
     except ValueError as exc:
         raise BadEventError(
             "bad_timestamp", f"not an ISO-8601 time: {value!r}", where=where
