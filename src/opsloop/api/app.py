@@ -25,6 +25,7 @@ from opsloop.api.routers import (
     monitor,
     reach,
     roles,
+    strategy,
     tokens,
     users,
     warehouse,
@@ -109,6 +110,7 @@ def create_app(
         warehouse,
         monitor,
         activity,
+        strategy,
         reach,
     ):
         app.include_router(router.router, prefix="/api/v1")

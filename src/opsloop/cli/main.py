@@ -14,6 +14,7 @@ from opsloop.cli import access as access_cli
 from opsloop.cli import analyze as analyze_cli
 from opsloop.cli import collect as collect_cli
 from opsloop.cli import generate as generate_cli
+from opsloop.cli import journey as journey_cli
 from opsloop.cli import load as load_cli
 from opsloop.cli import model as model_cli
 from opsloop.cli import segment as segment_cli
@@ -34,6 +35,7 @@ app.add_typer(load_cli.app, name="load")
 app.command("generate")(generate_cli.command)
 app.add_typer(collect_cli.app, name="source")
 app.add_typer(segment_cli.app, name="segment")
+app.add_typer(journey_cli.app, name="journey")
 app.command("analyze")(analyze_cli.command)
 app.add_typer(model_cli.app, name="model")
 access_cli.register(app)  # user, token, audit, security

@@ -13,10 +13,12 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -25,7 +27,7 @@ from opsloop.access.principal import Principal
 from opsloop.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from opsloop.store import Store
 from opsloop.strategy.data import WarehouseData
-from opsloop.strategy.executor import EntryResult, Ports, RunContext, enter
+from opsloop.strategy.executor import EntryResult, Ports, RunContext, enter, tick
 from opsloop.strategy.journey import JourneyDefinition, validate_journey
 from opsloop.strategy.models import CustomerState, JourneyRow, JourneyVersionRow, NodeStat
 from opsloop.strategy.policy import ContactPolicy, SqlContactCounters
@@ -55,6 +57,11 @@ class JourneyInfo:
     submitted_by: str | None
     approved_by: str | None
     definition: dict[str, Any]
+
+
+def actor_of(principal: Principal) -> str:
+    """The person behind a principal: a user's API token acts as that user (``alice#token3``)."""
+    return principal.id.split("#", 1)[0]
 
 
 def _need(principal: Principal, perm: str) -> None:
@@ -96,7 +103,7 @@ def save_journey(*, session: Session, principal: Principal, doc: Any) -> Journey
             name=defn.name,
             status="draft",
             latest_version=1,
-            created_by=principal.id,
+            created_by=actor_of(principal),
         )
         session.add(j)
         version, action = 1, "journey.create"
@@ -116,7 +123,7 @@ def save_journey(*, session: Session, principal: Principal, doc: Any) -> Journey
             version=version,
             definition=body,
             status="draft",
-            created_by=principal.id,
+            created_by=actor_of(principal),
         )
         session.add(row)
     else:
@@ -150,14 +157,14 @@ def transition(
             f"cannot {action} a {v.status} journey (needs {' or '.join(sorted(sources))})",
             where="status",
         )
-    if action == "approve" and principal.id in (v.submitted_by, v.created_by):
+    if action == "approve" and actor_of(principal) in (v.submitted_by, v.created_by):
         raise ForbiddenError("maker-checker: the approver must not be the author or submitter")
     before = v.status
     v.status = target
     if action == "submit":
-        v.submitted_by = principal.id
+        v.submitted_by = actor_of(principal)
     if action == "approve":
-        v.approved_by = principal.id
+        v.approved_by = actor_of(principal)
     if action == "launch":
         old = j.running_version
         if old and old != v.version:
@@ -384,4 +391,85 @@ def arm_conversion(
         m = arms == arm
         n, k = int(m.sum()), int(hit[m].sum())
         out[str(arm)] = {"entered": n, "converted": k, "rate": k / n if n else 0.0}
+    return out
+
+
+def load_policy(home: Path) -> ContactPolicy:
+    """The bank's contact policy from ``HOME/contact-policy.json`` (defaults when absent)."""
+    path = home / "contact-policy.json"
+    if not path.is_file():
+        return ContactPolicy()
+    try:
+        return ContactPolicy.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidInputError(str(first["msg"]), where=f"{path}:{where}") from None
+
+
+def launch(
+    *,
+    store: Store,
+    wh: Warehouse,
+    principal: Principal,
+    journey_id: str,
+    now: dt.datetime,
+    policy: ContactPolicy,
+) -> tuple[JourneyInfo, EntryResult | None]:
+    """Start the approved version; a one-off segment entry enters its audience now."""
+    with store.session() as s:
+        info = transition(session=s, principal=principal, journey_id=journey_id, action="launch")
+    defn = validate_journey(info.definition)
+    once = [n for n in defn.nodes if n.kind == "segment_entry" and n.config.schedule == "once"]
+    if not once:
+        return info, None
+    result = run_entry(
+        store=store,
+        wh=wh,
+        principal=principal,
+        defn=defn,
+        now=now,
+        entry_key=f"launch-v{defn.version}",
+        policy=policy,
+    )
+    return info, result
+
+
+def tick_journey(
+    *,
+    store: Store,
+    wh: Warehouse,
+    principal: Principal,
+    journey_id: str,
+    now: dt.datetime,
+    policy: ContactPolicy,
+) -> dict[str, dict[str, int]]:
+    """Resume due timers of every version with customers in flight (new versions leave old ones)."""
+    with store.session() as s:
+        versions = [
+            int(v)
+            for (v,) in s.execute(
+                select(CustomerState.version)
+                .where(CustomerState.journey_id == journey_id, CustomerState.status == "waiting")
+                .distinct()
+            )
+        ]
+        defs = {
+            v: validate_journey(get_journey(session=s, journey_id=journey_id, version=v).definition)
+            for v in versions
+        }
+        status = get_journey(session=s, journey_id=journey_id).status
+    if status == "paused":
+        raise ConflictError(f"journey {journey_id!r} is paused", where="status")
+    out: dict[str, dict[str, int]] = {}
+    for v, defn in sorted(defs.items()):
+        got = tick(
+            sessions=store.session,
+            journey=defn,
+            data=WarehouseData(wh, as_of=now, principal=principal),
+            ports=recording_ports(),
+            ctx=RunContext(now=now, entry_key="tick", policy=policy),
+        )
+        for node, metrics in got.items():
+            out[f"v{v}/{node}"] = metrics
     return out

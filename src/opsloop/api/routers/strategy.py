@@ -1,0 +1,202 @@
+"""Strategy center (策略中心): journeys — validate, save, approve, launch, run, measure."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from opsloop.access.principal import Principal
+from opsloop.api.deps import SettingsDep, StoreDep, WarehouseDep, require
+from opsloop.strategy import service
+from opsloop.strategy.journey import validate_journey
+
+router = APIRouter(tags=["strategy"])
+Maker = Annotated[Principal, require("journey:submit")]
+Checker = Annotated[Principal, require("journey:approve")]
+Reader = Annotated[Principal, require("analysis:read")]
+JourneyId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")]
+
+
+class JourneyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    journey: dict[str, Any] = Field(description="a journey document (see docs/strategy.md)")
+
+
+class DryRunBody(JourneyBody):
+    customer_ids: list[int] | None = Field(default=None, max_length=100_000)
+
+
+class EnterBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_ids: list[int] = Field(min_length=1, max_length=100_000)
+    entry_key: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    entry_node: str | None = Field(default=None, max_length=64)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@router.post("/journeys/validate")
+def validate(body: JourneyBody, principal: Maker) -> dict[str, Any]:
+    """Check a journey document; 400 names the first problem's JSON path."""
+    defn = validate_journey(body.journey)
+    return {"valid": True, "id": defn.id, "nodes": len(defn.nodes), "edges": len(defn.edges)}
+
+
+@router.post("/journeys")
+def save(body: JourneyBody, store: StoreDep, principal: Maker) -> dict[str, Any]:
+    """Create a journey, edit its draft, or start a new version of a launched one."""
+    with store.session() as s:
+        info = service.save_journey(session=s, principal=principal, doc=body.journey)
+    return dataclasses.asdict(info)
+
+
+@router.get("/journeys/{journey_id}")
+def get(journey_id: JourneyId, store: StoreDep, principal: Maker) -> dict[str, Any]:
+    """The latest version of a journey and its state."""
+    with store.session() as s:
+        return dataclasses.asdict(service.get_journey(session=s, journey_id=journey_id))
+
+
+def _move(store: Any, principal: Principal, journey_id: str, action: str) -> dict[str, Any]:
+    with store.session() as s:
+        info = service.transition(
+            session=s, principal=principal, journey_id=journey_id, action=action
+        )
+    return dataclasses.asdict(info)
+
+
+@router.post("/journeys/{journey_id}/submit")
+def submit(journey_id: JourneyId, store: StoreDep, principal: Maker) -> dict[str, Any]:
+    """Submit the draft for approval."""
+    return _move(store, principal, journey_id, "submit")
+
+
+@router.post("/journeys/{journey_id}/approve")
+def approve(journey_id: JourneyId, store: StoreDep, principal: Checker) -> dict[str, Any]:
+    """Approve a submitted version (a different user from its author and submitter)."""
+    return _move(store, principal, journey_id, "approve")
+
+
+@router.post("/journeys/{journey_id}/reject")
+def reject(journey_id: JourneyId, store: StoreDep, principal: Checker) -> dict[str, Any]:
+    """Send a submitted version back to draft."""
+    return _move(store, principal, journey_id, "reject")
+
+
+@router.post("/journeys/{journey_id}/pause")
+def pause(journey_id: JourneyId, store: StoreDep, principal: Maker) -> dict[str, Any]:
+    """Pause the running version (timers wait; nobody new enters)."""
+    return _move(store, principal, journey_id, "pause")
+
+
+@router.post("/journeys/{journey_id}/finish")
+def finish(journey_id: JourneyId, store: StoreDep, principal: Maker) -> dict[str, Any]:
+    """End the journey."""
+    return _move(store, principal, journey_id, "finish")
+
+
+@router.post("/journeys/{journey_id}/launch")
+def launch(
+    journey_id: JourneyId,
+    store: StoreDep,
+    wh: WarehouseDep,
+    settings: SettingsDep,
+    principal: Maker,
+) -> dict[str, Any]:
+    """Start the approved version; a one-off segment entry enters its audience (in scope)."""
+    info, result = service.launch(
+        store=store,
+        wh=wh,
+        principal=principal,
+        journey_id=journey_id,
+        now=_now(),
+        policy=service.load_policy(settings.home),
+    )
+    return {
+        "journey": dataclasses.asdict(info),
+        "entry": dataclasses.asdict(result) if result else None,
+    }
+
+
+@router.post("/journeys/{journey_id}/enter")
+def enter(
+    journey_id: JourneyId,
+    body: EnterBody,
+    store: StoreDep,
+    wh: WarehouseDep,
+    settings: SettingsDep,
+    principal: Maker,
+) -> dict[str, Any]:
+    """The API trigger: enter these customers (those in the caller's scope) now."""
+    with store.session() as s:
+        defn = service.running_definition(session=s, journey_id=journey_id)
+    result = service.run_entry(
+        store=store,
+        wh=wh,
+        principal=principal,
+        defn=defn,
+        now=_now(),
+        entry_key=body.entry_key,
+        policy=service.load_policy(settings.home),
+        ids=np.array(body.customer_ids, dtype=np.int64),
+        entry_node=body.entry_node,
+    )
+    return dataclasses.asdict(result)
+
+
+@router.post("/journeys/{journey_id}/tick")
+def run_timers(
+    journey_id: JourneyId,
+    store: StoreDep,
+    wh: WarehouseDep,
+    settings: SettingsDep,
+    principal: Maker,
+) -> dict[str, Any]:
+    """Resume every customer whose wait is due (and check event waits)."""
+    return service.tick_journey(
+        store=store,
+        wh=wh,
+        principal=principal,
+        journey_id=journey_id,
+        now=_now(),
+        policy=service.load_policy(settings.home),
+    )
+
+
+@router.get("/journeys/{journey_id}/stats")
+def stats(journey_id: JourneyId, store: StoreDep, principal: Reader) -> dict[str, Any]:
+    """Per version and node: entered, branches, sent, suppressed by reason, waiting; arms."""
+    with store.session() as s:
+        service.get_journey(session=s, journey_id=journey_id)
+        return service.journey_stats(session=s, journey_id=journey_id)
+
+
+@router.post("/journeys/dry-run")
+def dry_run(
+    body: DryRunBody,
+    store: StoreDep,
+    wh: WarehouseDep,
+    settings: SettingsDep,
+    principal: Maker,
+) -> dict[str, Any]:
+    """Forecast today's run: entered, per node, suppressed, cost — nothing sent or stored."""
+    ids = None if body.customer_ids is None else np.array(body.customer_ids, dtype=np.int64)
+    forecast = service.dry_run(
+        store=store,
+        wh=wh,
+        principal=principal,
+        doc=body.journey,
+        now=_now(),
+        policy=service.load_policy(settings.home),
+        ids=ids,
+    )
+    return dataclasses.asdict(forecast)

@@ -1,0 +1,99 @@
+"""`opsloop journey ...`: check a journey document and forecast its run (nothing sent)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from opsloop.access.principal import LOCAL_OPERATOR
+from opsloop.cli.output import console, print_json
+from opsloop.errors import InvalidInputError
+from opsloop.settings import get_settings
+from opsloop.strategy.journey import JourneyValidationError, validate_journey
+
+app = typer.Typer(help="Journeys (营销旅程): validate and dry-run.", no_args_is_help=True)
+
+
+class OutFormat(StrEnum):
+    json = "json"
+    table = "table"
+
+
+FileArg = Annotated[Path, typer.Argument(help="journey document (JSON)", exists=True)]
+FormatOpt = Annotated[OutFormat, typer.Option("--format", "-f", help="json | table")]
+
+
+def _load(path: Path) -> Any:
+    try:
+        return orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInputError(f"not JSON: {exc}", where=str(path)) from None
+
+
+@app.command("validate")
+def validate_cmd(file: FileArg, fmt: FormatOpt = OutFormat.table) -> None:
+    """Check FILE; print every problem with its JSON path (exit 2 when invalid)."""
+    try:
+        defn = validate_journey(_load(file))
+    except JourneyValidationError as exc:
+        issues = [{"where": i.where, "message": i.message} for i in exc.issues]
+        if fmt == OutFormat.json:
+            print_json({"valid": False, "issues": issues})
+        else:
+            for i in issues:
+                console.print(f"[red]{i['where']}[/red]: {i['message']}")
+        raise typer.Exit(2) from None
+    body = {"valid": True, "id": defn.id, "version": defn.version, "nodes": len(defn.nodes)}
+    if fmt == OutFormat.json:
+        print_json(body)
+    else:
+        console.print(f"[green]valid[/green]: {defn.id} v{defn.version}, {len(defn.nodes)} nodes")
+
+
+@app.command("dry-run")
+def dry_run_cmd(
+    file: FileArg,
+    fmt: FormatOpt = OutFormat.table,
+    now: Annotated[str | None, typer.Option(help="ISO time to run at (UTC); default: now")] = None,
+) -> None:
+    """Run FILE's first pass on today's data: who enters, reaches each node, is suppressed, cost."""
+    from opsloop.store import Store
+    from opsloop.strategy import service
+    from opsloop.warehouse import Warehouse
+
+    doc = _load(file)
+    at = dt.datetime.fromisoformat(now) if now else dt.datetime.now(dt.UTC)
+    at = at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+    settings = get_settings()
+    settings.ensure_home()
+    store = Store.open(settings.database_url)
+    wh = Warehouse.open(settings.warehouse, read_only=True)
+    try:
+        forecast = service.dry_run(
+            store=store,
+            wh=wh,
+            principal=LOCAL_OPERATOR,
+            doc=doc,
+            now=at,
+            policy=service.load_policy(settings.home),
+        )
+    finally:
+        wh.close()
+        store.engine.dispose()
+    if fmt == OutFormat.json:
+        print_json(dataclasses.asdict(forecast))
+        return
+    console.print(
+        f"candidates {forecast.candidates:,} · entered {forecast.entered:,} · "
+        f"global control {forecast.control:,} · sent {forecast.sent:,} · "
+        f"suppressed {forecast.suppressed:,} · cost {forecast.estimated_cost_cents / 100:,.2f}"
+    )
+    for node, metrics in forecast.nodes.items():
+        shown = ", ".join(f"{k}={v:,}" for k, v in metrics.items())
+        console.print(f"  {node}: {shown}")
