@@ -103,9 +103,10 @@ class Warehouse:
 
     def table(self, name: str, *, dataset: str | None = None) -> ibis.Table:
         ds = dataset_name(dataset) if dataset else self.default_dataset
-        if name not in self.tables(ds):
-            raise NotFoundError(f"table {name!r} is not in dataset {ds!r}", where="table")
-        return self.con.table(name, database=ds)
+        with self.lock:  # reading the schema uses the shared connection too
+            if name not in self.tables(ds):
+                raise NotFoundError(f"table {name!r} is not in dataset {ds!r}", where="table")
+            return self.con.table(name, database=ds)
 
     def execute(self, expr: ibis.Expr) -> pa.Table:
         """Run an Ibis expression here and return Arrow."""
