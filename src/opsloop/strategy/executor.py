@@ -295,10 +295,9 @@ class JourneyPass:
             for cid, v in zip(c.ids[idx], c.visits[idx], strict=True)
         ]
         dialect = postgresql if self.s.get_bind().dialect.name == "postgresql" else sqlite
-        got: set[int] = set()
-        stmt = dialect.insert(StepRow).on_conflict_do_nothing().returning(StepRow.customer_id)
-        for start in range(0, len(rows), 2000):
-            got |= {cid for (cid,) in self.s.execute(stmt.values(rows[start : start + 2000]))}
+        t = StepRow.__table__
+        stmt = dialect.insert(t).on_conflict_do_nothing().returning(t.c.customer_id)
+        got = {cid for (cid,) in self.s.connection().execute(stmt, rows)}
         return idx[np.isin(c.ids[idx], np.fromiter(got, dtype=np.int64, count=len(got)))]
 
     def _batch(self, node: Any, c: Cohort, idx: Idx) -> StepBatch:
@@ -603,7 +602,7 @@ def _enter_chunk(
     jp.run(c, {entry_node: np.flatnonzero(~control)}, resumed=False)
     rows = list(_state_rows(journey, c, ctx.entry_key, ctx.now))
     if rows:
-        s.execute(_dialect(s).insert(CustomerState), rows)
+        s.connection().execute(_dialect(s).insert(CustomerState.__table__), rows)
     add_stats(s, journey, jp.stats)
     return jp.stats
 

@@ -168,9 +168,6 @@ class ContactCounters(Protocol):
     def reserve(self, session: Session, ids: Ids, rules: Sequence[tuple[str, int]]) -> Mask: ...
 
 
-_CHUNK = 5000
-
-
 class SqlContactCounters:
     """Guarded upserts in the caller's transaction; rolled back with it."""
 
@@ -195,19 +192,18 @@ class SqlContactCounters:
 
     def _take(self, session: Session, prefix: str, ids: Ids, cap: int) -> Ids:
         dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        got: list[int] = []
+        if not len(ids):
+            return np.zeros(0, dtype=np.int64)
         order = np.sort(ids)  # one lock order for every writer: no deadlocks
-        for start in range(0, len(order), _CHUNK):
-            part = order[start : start + _CHUNK]
-            rows = [{"key": prefix + str(int(c)), "used": 1} for c in part]
-            stmt = dialect.insert(ContactCounter).values(rows)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["key"],
-                set_={"used": ContactCounter.used + 1},
-                where=ContactCounter.used + 1 <= cap,
-            ).returning(ContactCounter.key)
-            got += [int(k[len(prefix) :]) for (k,) in session.execute(stmt)]
-        return np.array(got, dtype=np.int64)
+        t = ContactCounter.__table__
+        stmt = dialect.insert(t).on_conflict_do_update(
+            index_elements=["key"],
+            set_={"used": t.c.used + 1},
+            where=t.c.used + 1 <= cap,
+        )
+        rows = [{"key": prefix + str(int(c)), "used": 1} for c in order]
+        got = session.connection().execute(stmt.returning(t.c.key), rows)
+        return np.array([int(k[len(prefix) :]) for (k,) in got], dtype=np.int64)
 
 
 # KEYS: every (customer, rule) key, customer-major; ARGV: n_rules, ttl, cap per rule.

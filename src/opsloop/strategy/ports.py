@@ -95,4 +95,5 @@ class RecordingChannel:
             }
             for c, v in zip(batch.customer_ids, batch.visits, strict=True)
         ]
-        session.execute(dialect.insert(OutboxRow).on_conflict_do_nothing(), rows)
+        stmt = dialect.insert(OutboxRow.__table__).on_conflict_do_nothing()
+        session.connection().execute(stmt, rows)
