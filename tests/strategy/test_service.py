@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sqlalchemy import func, select
-from tests.strategy.helpers import NOW, journey_doc, make_warehouse
+from tests.strategy.helpers import NOW, ArrayData, journey_doc, make_warehouse
 
 from opsloop.access.models import AuditEntry
 from opsloop.access.principal import Principal
@@ -16,7 +16,7 @@ from opsloop.errors import ConflictError, ForbiddenError
 from opsloop.store import Store
 from opsloop.strategy import service
 from opsloop.strategy.models import CustomerState, OutboxRow, StepRow
-from opsloop.strategy.policy import CapRule, ContactPolicy
+from opsloop.strategy.policy import CapRule, ContactPolicy, unit_hash
 
 MAKER = Principal(id="maker", kind="user", permissions=frozenset({"journey:submit"}))
 CHECKER = Principal(id="checker", kind="user", permissions=frozenset({"journey:approve"}))
@@ -139,3 +139,49 @@ def test_stats_and_arm_conversion(store: Store, tmp_path: Path) -> None:
         ).all()
     assert conv_by_arm["a"]["entered"] == len(rows)
     assert conv_by_arm["a"]["converted"] == sum(1 for c, _ in rows if c % 3 == 1)
+
+
+def _launch(store: Store, doc: dict[str, object]) -> None:
+    with store.session() as s:
+        service.save_journey(session=s, principal=MAKER, doc=doc)
+        service.transition(session=s, principal=MAKER, journey_id=str(doc["id"]), action="submit")
+        service.transition(
+            session=s, principal=CHECKER, journey_id=str(doc["id"]), action="approve"
+        )
+        service.transition(session=s, principal=MAKER, journey_id=str(doc["id"]), action="launch")
+
+
+def test_real_time_event_enters_once_and_resumes_wait(store: Store, tmp_path: Path) -> None:
+    wh = make_warehouse(tmp_path / "wh.duckdb", 50)
+    doc = journey_doc()
+    doc["nodes"][0] = {
+        "id": "entry",
+        "kind": "event_entry",
+        "config": {"trigger": {"event": "signup", "properties": {"plan": "gold"}}},
+    }
+    doc["nodes"][1]["config"]["condition"]["value"] = 0  # everyone passes the split
+    _launch(store, doc)
+    cols = ArrayData(50).cols
+    ids = np.arange(1, 51)
+    fine = cols["consent_sms"] & cols["consent_push"] & ~cols["dnd"]
+    fine &= unit_hash(ids, "opsloop-global-control") >= 0.05
+    fine &= unit_hash(ids, "welcome/ab") >= 0.1
+    cid = int(ids[fine][0])
+    kw = {"store": store, "wh": wh, "principal": MAKER, "customer_id": cid, "policy": POLICY}
+    other = service.on_event(
+        event="signup", properties={"plan": "basic"}, message_id="m0", at=NOW, **kw
+    )  # type: ignore[arg-type]
+    assert other == {}
+    for _ in range(2):  # a redelivered event (same message id) enters nobody twice
+        service.on_event(event="signup", properties={"plan": "gold"}, message_id="m1", at=NOW, **kw)  # type: ignore[arg-type]
+    with store.session() as s:
+        states = s.execute(select(CustomerState.node_id, CustomerState.status)).all()
+    assert states == [("login", "waiting")]
+    later = NOW + dt.timedelta(hours=2)
+    got = service.on_event(event="app_login", properties={}, message_id="m2", at=later, **kw)  # type: ignore[arg-type]
+    assert got["welcome/resumed"]["login"]["branch:event"] == 1
+    with store.session() as s:
+        assert s.execute(select(CustomerState.status)).scalar_one() == "done"
+        assert (
+            s.execute(select(OutboxRow.kind).where(OutboxRow.kind == "tag")).scalar_one() == "tag"
+        )

@@ -615,8 +615,12 @@ def tick(
     ports: Ports,
     ctx: RunContext,
     chunk: int = 100_000,
+    customer_id: int | None = None,
 ) -> dict[str, dict[str, int]]:
-    """Resume every waiting visit whose timer is due (and every event wait, to check it)."""
+    """Resume every waiting visit whose timer is due (and every event wait, to check it).
+
+    ``customer_id`` limits it to one customer: the real-time path, a batch of one.
+    """
     event_nodes = [n.id for n in journey.nodes if n.kind == "wait_event"]
     total: Counter[tuple[str, str]] = Counter()
     last_id = 0
@@ -624,7 +628,7 @@ def tick(
         with sessions() as s:
             st = CustomerState
             due = (st.due_at <= ctx.now) | st.node_id.in_(event_nodes)
-            rows = s.execute(
+            query = (
                 select(
                     st.id, st.customer_id, st.visit, st.node_id, st.since, st.deadline_at, st.arm
                 )
@@ -632,7 +636,10 @@ def tick(
                 .where(st.status == "waiting", due, st.id > last_id)
                 .order_by(st.id)
                 .limit(chunk)
-            ).all()
+            )
+            if customer_id is not None:
+                query = query.where(st.customer_id == customer_id)
+            rows = s.execute(query).all()
             if not rows:
                 break
             last_id = rows[-1][0]

@@ -473,3 +473,105 @@ def tick_journey(
         for node, metrics in got.items():
             out[f"v{v}/{node}"] = metrics
     return out
+
+
+class _EventOverlay:
+    """The warehouse's data plus one event that has just arrived (not loaded there yet)."""
+
+    def __init__(
+        self,
+        data: WarehouseData,
+        customer_id: int,
+        event: str,
+        props: dict[str, Any],
+        at: dt.datetime,
+    ) -> None:
+        self.data, self.cid, self.event, self.props = data, customer_id, event, props
+        self.at = np.datetime64(at.astimezone(dt.UTC).replace(tzinfo=None), "us")
+
+    def attribute(self, field: str, ids: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
+        return self.data.attribute(field, ids)
+
+    def condition(
+        self, condition: Any, where: str, ids: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.bool_]:
+        return self.data.condition(condition, where, ids)
+
+    def scores(self, model: str, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        return self.data.scores(model, ids)
+
+    def last_event(
+        self, step: Any, ids: npt.NDArray[np.int64], after: dt.datetime
+    ) -> npt.NDArray[Any]:
+        out = self.data.last_event(step, ids, after)
+        if _matches(step, self.event, self.props):
+            out = np.where(ids == self.cid, self.at, out)
+        return out
+
+
+def _matches(step: Any, event: str, props: dict[str, Any]) -> bool:
+    return bool(step.event == event and all(props.get(k) == v for k, v in step.properties.items()))
+
+
+def on_event(
+    *,
+    store: Store,
+    wh: Warehouse,
+    principal: Principal,
+    customer_id: int,
+    event: str,
+    properties: dict[str, Any],
+    message_id: str,
+    at: dt.datetime,
+    policy: ContactPolicy,
+) -> dict[str, Any]:
+    """Real time, a batch of one: enter event-triggered journeys, resume waits for this event.
+
+    The entry key is the event's message id, so a redelivered event enters nobody twice.
+    """
+    with store.session() as s:
+        running = [
+            validate_journey(v.definition)
+            for v in s.execute(
+                select(JourneyVersionRow).where(JourneyVersionRow.status == "running")
+            ).scalars()
+        ]
+    data = _EventOverlay(
+        WarehouseData(wh, as_of=at, principal=principal), customer_id, event, properties, at
+    )
+    out: dict[str, Any] = {}
+    ids = np.array([customer_id], dtype=np.int64)
+    for defn in running:
+        triggers = [
+            n
+            for n in defn.nodes
+            if n.kind == "event_entry" and _matches(n.config.trigger, event, properties)
+        ]
+        for node in triggers:
+            res = run_entry(
+                store=store,
+                wh=wh,
+                principal=principal,
+                defn=defn,
+                now=at,
+                entry_key=f"evt:{message_id}"[:64],
+                policy=policy,
+                ids=ids,
+                entry_node=node.id,
+            )
+            out[f"{defn.id}/{node.id}"] = res.entered
+        waits = [
+            n
+            for n in defn.nodes
+            if n.kind == "wait_event" and _matches(n.config.event, event, properties)
+        ]
+        if waits:
+            out[f"{defn.id}/resumed"] = tick(
+                sessions=store.session,
+                journey=defn,
+                data=data,
+                ports=recording_ports(),
+                ctx=RunContext(now=at, entry_key="event", policy=policy),
+                customer_id=customer_id,
+            )
+    return out

@@ -40,6 +40,15 @@ class EnterBody(BaseModel):
     entry_node: str | None = Field(default=None, max_length=64)
 
 
+class EventBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: int = Field(ge=0, le=2**62)
+    event: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_.:$-]*$")
+    properties: dict[str, bool | int | str] = Field(default_factory=dict, max_length=100)
+    message_id: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -200,3 +209,25 @@ def dry_run(
         ids=ids,
     )
     return dataclasses.asdict(forecast)
+
+
+@router.post("/journeys/events")
+def on_event(
+    body: EventBody,
+    store: StoreDep,
+    wh: WarehouseDep,
+    settings: SettingsDep,
+    principal: Maker,
+) -> dict[str, Any]:
+    """Real time: one customer's event enters event-triggered journeys and resumes waits."""
+    return service.on_event(
+        store=store,
+        wh=wh,
+        principal=principal,
+        customer_id=body.customer_id,
+        event=body.event,
+        properties=body.properties,
+        message_id=body.message_id,
+        at=_now(),
+        policy=service.load_policy(settings.home),
+    )
