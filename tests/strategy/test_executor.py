@@ -208,3 +208,38 @@ def test_quiet_hours_defer_then_send(env: tuple[Store, Warehouse]) -> None:
     )
     out = tick(sessions=store.session, journey=j, data=data, ports=_ports(), ctx=morning)
     assert out["push"]["sent"] == held
+
+
+def test_goal_reached_exits_before_the_next_step(env: tuple[Store, Warehouse]) -> None:
+    store, wh = env
+    goal = {"event": {"event": "app_login"}, "within": {"amount": 1, "unit": "days"}}
+    j = validate_journey(journey_doc(goal=goal))
+    data = WarehouseData(wh, as_of=NOW)
+    ids = np.arange(1, N + 1, dtype=np.int64)
+    ctx = RunContext(now=NOW, entry_key="g", policy=POLICY)
+    enter(
+        sessions=store.session,
+        journey=j,
+        entry_node="entry",
+        ids=ids,
+        data=data,
+        ports=_ports(),
+        ctx=ctx,
+    )
+    with store.session() as s:
+        waiting = {
+            c
+            for (c,) in s.execute(
+                select(CustomerState.customer_id).where(CustomerState.status == "waiting")
+            )
+        }
+    later = RunContext(now=NOW + dt.timedelta(hours=6), entry_key="g", policy=POLICY)
+    got = tick(sessions=store.session, journey=j, data=data, ports=_ports(), ctx=later)
+    converted = {c for c in waiting if c % 4 == 1}
+    assert got["login"]["goal_exit"] == len(converted) and "thanks" not in got
+    with store.session() as s:
+        rows = s.execute(
+            select(CustomerState.customer_id).where(CustomerState.status == "converted")
+        ).scalars()
+        assert set(rows) == converted
+        assert s.execute(select(func.count()).where(OutboxRow.kind == "tag")).scalar_one() == 0

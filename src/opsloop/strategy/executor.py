@@ -630,7 +630,14 @@ def tick(
             due = (st.due_at <= ctx.now) | st.node_id.in_(event_nodes)
             query = (
                 select(
-                    st.id, st.customer_id, st.visit, st.node_id, st.since, st.deadline_at, st.arm
+                    st.id,
+                    st.customer_id,
+                    st.visit,
+                    st.node_id,
+                    st.since,
+                    st.deadline_at,
+                    st.arm,
+                    st.entered_at,
                 )
                 .where(st.journey_id == journey.id, st.version == journey.version)
                 .where(st.status == "waiting", due, st.id > last_id)
@@ -670,7 +677,22 @@ def _resume(
     )
     c.arm = np.array(cols[6], dtype=object)
     nodes = np.array(cols[3], dtype=object)
-    starts = {str(n): np.flatnonzero(nodes == n) for n in np.unique(nodes)}
+    live = np.ones(len(nodes), dtype=bool)
+    goal = journey.goal
+    if goal is not None and goal.exit_on_goal:
+        entered = np.array([_ts(x if x.tzinfo else x.replace(tzinfo=dt.UTC)) for x in cols[7]])
+        first = _py(entered.min())
+        assert first is not None
+        last = data.last_event(goal.event, c.ids, first)
+        within = entered + np.timedelta64(goal.within.seconds(), "s")
+        won = ~np.isnat(last) & (last >= entered) & (last <= within)
+        if won.any():
+            c.node[won] = nodes[won]
+            c.status[won] = "converted"
+            for n in np.unique(nodes[won]):
+                jp.stats[(str(n), "goal_exit")] += int((nodes[won] == n).sum())
+        live = ~won
+    starts = {str(n): np.flatnonzero((nodes == n) & live) for n in np.unique(nodes)}
     jp.run(c, starts, resumed=True)
     updates = [
         {
