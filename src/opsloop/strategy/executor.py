@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from opsloop.errors import InvalidInputError
+from opsloop.strategy import bulk
 from opsloop.strategy.calendar import BusinessCalendar
 from opsloop.strategy.data import CustomerData
 from opsloop.strategy.journey import ENTRY_KINDS, JourneyDefinition, branches
@@ -281,24 +282,20 @@ class JourneyPass:
         """Insert step rows; return the positions whose step was not taken before."""
         if not len(idx):
             return idx
+        at = bulk.timestamps(self.s, np.array([self.now]))[0]
+        head = (self.j.id, self.j.version, node.id)
         rows = [
-            {
-                "journey_id": self.j.id,
-                "version": self.j.version,
-                "node_id": node.id,
-                "customer_id": int(cid),
-                "visit": int(v),
-                "outcome": outcome,
-                "reason": reason,
-                "at": self.ctx.now,
-            }
-            for cid, v in zip(c.ids[idx], c.visits[idx], strict=True)
+            (*head, cid, v, outcome, reason, at)
+            for cid, v in zip(c.ids[idx].tolist(), c.visits[idx].tolist(), strict=True)
         ]
-        dialect = postgresql if self.s.get_bind().dialect.name == "postgresql" else sqlite
-        t = StepRow.__table__
-        stmt = dialect.insert(t).on_conflict_do_nothing().returning(t.c.customer_id)
-        got = {cid for (cid,) in self.s.connection().execute(stmt, rows)}
-        return idx[np.isin(c.ids[idx], np.fromiter(got, dtype=np.int64, count=len(got)))]
+        got = bulk.insert_returning(
+            self.s,
+            "strategy_steps",
+            STEP_COLUMNS,
+            rows,
+            tail="ON CONFLICT DO NOTHING RETURNING customer_id",
+        )
+        return idx[np.isin(c.ids[idx], np.array(got, dtype=np.int64))]
 
     def _batch(self, node: Any, c: Cohort, idx: Idx) -> StepBatch:
         return StepBatch(
@@ -450,24 +447,37 @@ def add_stats(
     session.execute(stmt, rows)
 
 
-def _state_rows(
-    j: JourneyDefinition, c: Cohort, entry_key: str, now: dt.datetime
-) -> Iterator[dict[str, Any]]:
-    for i in range(len(c.ids)):
-        yield {
-            "journey_id": j.id,
-            "version": j.version,
-            "customer_id": int(c.ids[i]),
-            "visit": int(c.visits[i]),
-            "entry_key": entry_key,
-            "node_id": c.node[i],
-            "status": c.status[i] or "done",
-            "arm": c.arm[i],
-            "since": _py(c.since[i]),
-            "entered_at": now,
-            "due_at": _py(c.due[i]),
-            "deadline_at": _py(c.deadline[i]),
-        }
+STEP_COLUMNS = (
+    "journey_id",
+    "version",
+    "node_id",
+    "customer_id",
+    "visit",
+    "outcome",
+    "reason",
+    "at",
+)
+STATE_COLUMNS = (
+    "journey_id", "version", "customer_id", "visit", "entry_key", "node_id", "status", "arm",
+    "since", "entered_at", "due_at", "deadline_at",
+)  # fmt: skip
+
+
+def _insert_states(
+    s: Session, j: JourneyDefinition, c: Cohort, entry_key: str, now: dt.datetime
+) -> None:
+    """The resting place of every customer of the cohort, one driver-level executemany."""
+    n = len(c.ids)
+    if not n:
+        return
+    at = bulk.timestamps(s, np.array([_ts(now)]))[0]
+    status = np.where(c.status == "", "done", c.status).tolist()
+    rows = zip(
+        [j.id] * n, [j.version] * n, c.ids.tolist(), c.visits.tolist(), [entry_key] * n,
+        c.node.tolist(), status, c.arm.tolist(), bulk.timestamps(s, c.since), [at] * n,
+        bulk.timestamps(s, c.due), bulk.timestamps(s, c.deadline), strict=True,
+    )  # fmt: skip
+    bulk.insert_many(s, "strategy_states", STATE_COLUMNS, list(rows))
 
 
 @dataclass(frozen=True)
@@ -600,9 +610,7 @@ def _enter_chunk(
     c.status[control] = "control"
     jp.stats[(entry_node, "control")] += int(control.sum())
     jp.run(c, {entry_node: np.flatnonzero(~control)}, resumed=False)
-    rows = list(_state_rows(journey, c, ctx.entry_key, ctx.now))
-    if rows:
-        s.connection().execute(_dialect(s).insert(CustomerState.__table__), rows)
+    _insert_states(s, journey, c, ctx.entry_key, ctx.now)
     add_stats(s, journey, jp.stats)
     return jp.stats
 

@@ -28,9 +28,9 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from opsloop.strategy import bulk
 from opsloop.strategy.models import ContactCounter
 
 Ids = npt.NDArray[np.int64]
@@ -191,19 +191,18 @@ class SqlContactCounters:
         return ok
 
     def _take(self, session: Session, prefix: str, ids: Ids, cap: int) -> Ids:
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        if not len(ids):
-            return np.zeros(0, dtype=np.int64)
         order = np.sort(ids)  # one lock order for every writer: no deadlocks
-        t = ContactCounter.__table__
-        stmt = dialect.insert(t).on_conflict_do_update(
-            index_elements=["key"],
-            set_={"used": t.c.used + 1},
-            where=t.c.used + 1 <= cap,
+        rows = [(prefix + str(c), 1) for c in order.tolist()]
+        got = bulk.insert_returning(
+            session,
+            "strategy_contact_counters",
+            ("key", "used"),
+            rows,
+            tail="ON CONFLICT (key) DO UPDATE SET used = strategy_contact_counters.used + 1 "
+            "WHERE strategy_contact_counters.used + 1 <= ? RETURNING key",
+            tail_params=(cap,),
         )
-        rows = [{"key": prefix + str(int(c)), "used": 1} for c in order]
-        got = session.connection().execute(stmt.returning(t.c.key), rows)
-        return np.array([int(k[len(prefix) :]) for (k,) in got], dtype=np.int64)
+        return np.array([int(k[len(prefix) :]) for k in got], dtype=np.int64)
 
 
 # KEYS: every (customer, rule) key, customer-major; ARGV: n_rules, ttl, cap per rule.

@@ -14,10 +14,14 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy.dialects import postgresql, sqlite
+import orjson
 from sqlalchemy.orm import Session
 
-from opsloop.strategy.models import OutboxRow
+from opsloop.strategy import bulk
+
+OUTBOX_COLUMNS = (
+    "journey_id", "version", "node_id", "customer_id", "visit", "kind", "channel", "payload", "at",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -80,20 +84,20 @@ class RecordingChannel:
     ) -> None:
         if not len(batch.customer_ids):
             return
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        rows = [
-            {
-                "journey_id": batch.journey_id,
-                "version": batch.version,
-                "node_id": batch.node_id,
-                "customer_id": int(c),
-                "visit": int(v),
-                "kind": kind,
-                "channel": channel,
-                "payload": payload,
-                "at": batch.at,
-            }
-            for c, v in zip(batch.customer_ids, batch.visits, strict=True)
-        ]
-        stmt = dialect.insert(OutboxRow.__table__).on_conflict_do_nothing()
-        session.connection().execute(stmt, rows)
+        n = len(batch.customer_ids)
+        at = bulk.timestamps(
+            session, np.array([batch.at.astimezone(dt.UTC).replace(tzinfo=None)], "datetime64[us]")
+        )[0]
+        body = orjson.dumps(payload).decode()
+        rows = zip(
+            [batch.journey_id] * n, [batch.version] * n, [batch.node_id] * n,
+            batch.customer_ids.tolist(), batch.visits.tolist(), [kind] * n, [channel] * n,
+            [body] * n, [at] * n, strict=True,
+        )  # fmt: skip
+        bulk.insert_many(
+            session,
+            "strategy_outbox",
+            OUTBOX_COLUMNS,
+            list(rows),
+            on_conflict="ON CONFLICT DO NOTHING",
+        )
