@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sqlalchemy import func, select
-from tests.strategy.helpers import NOW, ArrayData, journey_doc, make_warehouse
+from tests.strategy.helpers import NOW, ArrayData, journey_doc, make_warehouse, send_journey
 
 from opsloop.access.models import AuditEntry
 from opsloop.access.principal import Principal
@@ -185,3 +185,24 @@ def test_real_time_event_enters_once_and_resumes_wait(store: Store, tmp_path: Pa
         assert (
             s.execute(select(OutboxRow.kind).where(OutboxRow.kind == "tag")).scalar_one() == "tag"
         )
+
+
+def test_service_runs_with_redis_counters(store: Store, tmp_path: Path, redis_url: str) -> None:
+    wh = make_warehouse(tmp_path / "wh.duckdb", 300)
+    policy = ContactPolicy(caps=(CapRule(channel="sms", max=1, per="day"),))
+    ids = np.arange(1, 301, dtype=np.int64)
+    sent = []
+    for jid in ("r1", "r2"):
+        defn = service.validate_journey(send_journey(jid))
+        res = service.run_entry(
+            store=store, wh=wh, principal=MAKER, defn=defn, now=NOW, entry_key="k", policy=policy,
+            ids=ids, entry_node="entry", ports=service.recording_ports(redis_url),
+        )  # fmt: skip
+        sent.append(res.stats["send"].get("sent", 0))
+    assert sent[0] > 0 and sent[1] == 0  # the second journey meets the cap the first filled
+    assert (
+        dict(
+            service.journey_stats(session=store.sessions(), journey_id="r2")["1"]["nodes"]["send"]
+        )["suppressed:capped"]
+        == sent[0]
+    )

@@ -30,7 +30,12 @@ from opsloop.strategy.data import WarehouseData
 from opsloop.strategy.executor import EntryResult, Ports, RunContext, enter, tick
 from opsloop.strategy.journey import JourneyDefinition, validate_journey
 from opsloop.strategy.models import CustomerState, JourneyRow, JourneyVersionRow, NodeStat
-from opsloop.strategy.policy import ContactPolicy, SqlContactCounters
+from opsloop.strategy.policy import (
+    ContactCounters,
+    ContactPolicy,
+    RedisContactCounters,
+    SqlContactCounters,
+)
 from opsloop.strategy.ports import RecordingChannel
 from opsloop.warehouse import Warehouse
 
@@ -226,9 +231,13 @@ def entry_audience(
     )
 
 
-def recording_ports() -> Ports:
+def recording_ports(redis_url: str | None = None) -> Ports:
+    """The recording channel, with cap counters in Redis when the bank runs one."""
     rec = RecordingChannel()
-    return Ports(messages=rec, benefits=rec, actions=rec, counters=SqlContactCounters())
+    counters: ContactCounters = (
+        RedisContactCounters(redis_url) if redis_url else SqlContactCounters()
+    )
+    return Ports(messages=rec, benefits=rec, actions=rec, counters=counters)
 
 
 def run_entry(
@@ -293,7 +302,8 @@ def dry_run(
     """Run the first pass against today's data inside transactions that are rolled back.
 
     Counters already used this period (by running journeys) count, so the forecast's
-    suppression figures are what a real run would meet now.
+    suppression figures are what a real run would meet now. It always uses the SQL
+    counters, because Redis reservations would not roll back.
     """
     defn = validate_journey(doc)
 
@@ -415,6 +425,7 @@ def launch(
     journey_id: str,
     now: dt.datetime,
     policy: ContactPolicy,
+    redis_url: str | None = None,
 ) -> tuple[JourneyInfo, EntryResult | None]:
     """Start the approved version; a one-off segment entry enters its audience now."""
     with store.session() as s:
@@ -431,6 +442,7 @@ def launch(
         now=now,
         entry_key=f"launch-v{defn.version}",
         policy=policy,
+        ports=recording_ports(redis_url),
     )
     return info, result
 
@@ -443,6 +455,7 @@ def tick_journey(
     journey_id: str,
     now: dt.datetime,
     policy: ContactPolicy,
+    redis_url: str | None = None,
 ) -> dict[str, dict[str, int]]:
     """Resume due timers of every version with customers in flight (new versions leave old ones)."""
     with store.session() as s:
@@ -467,7 +480,7 @@ def tick_journey(
             sessions=store.session,
             journey=defn,
             data=WarehouseData(wh, as_of=now, principal=principal),
-            ports=recording_ports(),
+            ports=recording_ports(redis_url),
             ctx=RunContext(now=now, entry_key="tick", policy=policy),
         )
         for node, metrics in got.items():
@@ -524,6 +537,7 @@ def on_event(
     message_id: str,
     at: dt.datetime,
     policy: ContactPolicy,
+    redis_url: str | None = None,
 ) -> dict[str, Any]:
     """Real time, a batch of one: enter event-triggered journeys, resume waits for this event.
 
@@ -558,6 +572,7 @@ def on_event(
                 policy=policy,
                 ids=ids,
                 entry_node=node.id,
+                ports=recording_ports(redis_url),
             )
             out[f"{defn.id}/{node.id}"] = res.entered
         waits = [
@@ -570,7 +585,7 @@ def on_event(
                 sessions=store.session,
                 journey=defn,
                 data=data,
-                ports=recording_ports(),
+                ports=recording_ports(redis_url),
                 ctx=RunContext(now=at, entry_key="event", policy=policy),
                 customer_id=customer_id,
             )

@@ -129,6 +129,7 @@ def launch(
         journey_id=journey_id,
         now=_now(),
         policy=service.load_policy(settings.home),
+        redis_url=settings.redis_url,
     )
     return {
         "journey": dataclasses.asdict(info),
@@ -158,6 +159,7 @@ def enter(
         policy=service.load_policy(settings.home),
         ids=np.array(body.customer_ids, dtype=np.int64),
         entry_node=body.entry_node,
+        ports=service.recording_ports(settings.redis_url),
     )
     return dataclasses.asdict(result)
 
@@ -178,6 +180,7 @@ def run_timers(
         journey_id=journey_id,
         now=_now(),
         policy=service.load_policy(settings.home),
+        redis_url=settings.redis_url,
     )
 
 
@@ -230,4 +233,5 @@ def on_event(
         message_id=body.message_id,
         at=_now(),
         policy=service.load_policy(settings.home),
+        redis_url=settings.redis_url,
     )
