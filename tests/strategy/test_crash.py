@@ -22,7 +22,7 @@ from tests.strategy.workers import run_welcome
 from opsloop.store import Store
 from opsloop.strategy.models import CustomerState, OutboxRow, StepRow
 
-N, CHUNK = 4000, 50
+N, CHUNK = 10_000, 50
 
 
 def _snapshot(store: Store) -> tuple[set[tuple[object, ...]], ...]:
