@@ -21,7 +21,6 @@ from opsloop.insight.segments.errors import Issue, issues_from
 from opsloop.insight.segments.model import Condition, EventStep, SegmentDefinition
 
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
-_CRON = re.compile(r"^(\S+\s+){4}\S+$")
 Channel: TypeAlias = Literal["sms", "push", "email", "wechat", "call", "inapp"]
 CHANNELS: tuple[str, ...] = ("sms", "push", "email", "wechat", "call", "inapp")
 
@@ -68,8 +67,10 @@ class SegmentEntryConfig(_Doc):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
-        if value != "once" and not _CRON.match(value):
-            raise ValueError(f"schedule {value!r} must be 'once' or a 5-field cron expression")
+        if value != "once":
+            from opsloop.strategy.cron import parse
+
+            parse(value)  # ValueError names the bad field
         return value
 
     @model_validator(mode="after")

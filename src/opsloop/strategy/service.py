@@ -26,6 +26,7 @@ from opsloop.access import audit
 from opsloop.access.principal import Principal
 from opsloop.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from opsloop.store import Store
+from opsloop.strategy.cron import last_fire
 from opsloop.strategy.data import WarehouseData
 from opsloop.strategy.executor import EntryResult, Ports, RunContext, enter, tick
 from opsloop.strategy.journey import JourneyDefinition, validate_journey
@@ -215,11 +216,11 @@ def running_definition(*, session: Session, journey_id: str) -> JourneyDefinitio
 
 
 def entry_audience(
-    defn: JourneyDefinition, data: WarehouseData
+    defn: JourneyDefinition, data: WarehouseData, node_id: str | None = None
 ) -> tuple[str, npt.NDArray[np.int64]]:
     """The segment entry node and its members (inline segments; saved ones need Insight's store)."""
     for n in defn.nodes:
-        if n.kind == "segment_entry":
+        if n.kind == "segment_entry" and node_id in (None, n.id):
             if n.config.segment is None:
                 raise InvalidInputError(
                     "saved segments are not stored yet; put the segment inline",
@@ -256,7 +257,7 @@ def run_entry(
     """Enter the segment (or ``ids`` at ``entry_node``) in the caller's data scope."""
     data = WarehouseData(wh, as_of=now, principal=principal)
     if ids is None:
-        entry_node, ids = entry_audience(defn, data)
+        entry_node, ids = entry_audience(defn, data, entry_node)
     elif entry_node is None:
         entry_node = next(
             n.id for n in defn.nodes if n.kind in ("api_entry", "event_entry", "segment_entry")
@@ -475,6 +476,26 @@ def tick_journey(
     if status == "paused":
         raise ConflictError(f"journey {journey_id!r} is paused", where="status")
     out: dict[str, dict[str, int]] = {}
+    with store.session() as s:
+        running = running_definition(session=s, journey_id=journey_id)
+    for node in running.nodes:
+        if node.kind != "segment_entry" or node.config.schedule == "once":
+            continue
+        fired = last_fire(node.config.schedule, now, policy.zone())
+        if fired is None:
+            continue
+        res = run_entry(
+            store=store,
+            wh=wh,
+            principal=principal,
+            defn=running,
+            now=now,
+            entry_key=f"cron:{fired.isoformat()}"[:64],
+            policy=policy,
+            entry_node=node.id,
+            ports=recording_ports(redis_url),
+        )
+        out[f"v{running.version}/{node.id}"] = {"entered": res.entered, "control": res.control}
     for v, defn in sorted(defs.items()):
         got = tick(
             sessions=store.session,
@@ -483,8 +504,8 @@ def tick_journey(
             ports=recording_ports(redis_url),
             ctx=RunContext(now=now, entry_key="tick", policy=policy),
         )
-        for node, metrics in got.items():
-            out[f"v{v}/{node}"] = metrics
+        for node_id, metrics in got.items():
+            out[f"v{v}/{node_id}"] = metrics
     return out
 
 
