@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,10 @@ from sqlalchemy import func, select
 from tests.strategy.helpers import NOW, journey_doc, make_warehouse
 
 from opsloop.store import Store
+from opsloop.strategy.calendar import BusinessCalendar
 from opsloop.strategy.data import WarehouseData
 from opsloop.strategy.executor import Ports, RunContext, enter, tick
-from opsloop.strategy.journey import validate_journey
+from opsloop.strategy.journey import JourneyDefinition, validate_journey
 from opsloop.strategy.models import CustomerState, OutboxRow, StepRow
 from opsloop.strategy.policy import (
     CapRule,
@@ -243,3 +245,94 @@ def test_goal_reached_exits_before_the_next_step(env: tuple[Store, Warehouse]) -
         ).scalars()
         assert set(rows) == converted
         assert s.execute(select(func.count()).where(OutboxRow.kind == "tag")).scalar_one() == 0
+
+
+def _simple(nodes: list[dict[str, object]], jid: str = "s") -> JourneyDefinition:
+    edges = [{"from": a["id"], "to": b["id"]} for a, b in itertools.pairwise(nodes)]
+    return validate_journey({"id": jid, "name": jid, "nodes": nodes, "edges": edges})
+
+
+def test_wait_until_next_business_morning(env: tuple[Store, Warehouse]) -> None:
+    store, wh = env
+    cal = BusinessCalendar(holidays=frozenset({dt.date(2026, 11, 24)}))  # Tuesday off
+    j = _simple(
+        [
+            {"id": "e", "kind": "api_entry", "config": {}},
+            {"id": "w", "kind": "wait", "config": {"until": "09:00", "business_day": True}},
+            {"id": "t", "kind": "tag", "config": {"op": "add", "tag": "x"}},
+        ]
+    )
+    ctx = RunContext(
+        now=NOW,
+        entry_key="b",
+        policy=ContactPolicy(global_control=GlobalControl(share=0)),
+        calendar=cal,
+    )
+    data = WarehouseData(wh, as_of=NOW)
+    enter(
+        sessions=store.session,
+        journey=j,
+        entry_node="e",
+        ids=np.arange(1, 11),
+        data=data,
+        ports=_ports(),
+        ctx=ctx,
+    )
+    with store.session() as s:
+        dues = set(s.execute(select(CustomerState.due_at)).scalars())
+    # Monday 10:00 Shanghai → Tuesday is a holiday → Wednesday 09:00 Shanghai = 01:00 UTC
+    assert {d.replace(tzinfo=dt.UTC) for d in dues} == {
+        dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.UTC)
+    }
+
+
+def test_on_blocked_wait_retries_when_the_cap_frees(env: tuple[Store, Warehouse]) -> None:
+    store, wh = env
+    policy = ContactPolicy(
+        caps=(CapRule(channel="push", max=1, per="day"),), global_control=GlobalControl(share=0)
+    )
+    send = {
+        "id": "p",
+        "kind": "send_message",
+        "config": {"channel": "push", "template_id": "t", "marketing": True},
+        "on_blocked": {"action": "wait", "deadline": {"amount": 3, "unit": "days"}},
+    }
+    first = _simple([{"id": "e", "kind": "api_entry", "config": {}}, send], "first")
+    second = _simple([{"id": "e", "kind": "api_entry", "config": {}}, send], "second")
+    data = WarehouseData(wh, as_of=NOW)
+    ids = np.arange(1, 201, dtype=np.int64)
+    ctx = RunContext(now=NOW, entry_key="k", policy=policy)
+    a = enter(
+        sessions=store.session,
+        journey=first,
+        entry_node="e",
+        ids=ids,
+        data=data,
+        ports=_ports(),
+        ctx=ctx,
+    )
+    b = enter(
+        sessions=store.session,
+        journey=second,
+        entry_node="e",
+        ids=ids,
+        data=data,
+        ports=_ports(),
+        ctx=ctx,
+    )
+    sent = a.stats["p"]["sent"]
+    held = b.stats["p"]["waiting"]  # all capped ones (and the consent/DND ones) are held
+    assert "sent" not in b.stats["p"] and b.stats["p"]["suppressed:capped"] == sent
+    assert (
+        held == 200 == sent + b.stats["p"]["suppressed:dnd"] + b.stats["p"]["suppressed:no_consent"]
+    )
+    tomorrow = RunContext(now=NOW + dt.timedelta(days=1, minutes=1), entry_key="k", policy=policy)
+    got = tick(sessions=store.session, journey=second, data=data, ports=_ports(), ctx=tomorrow)
+    assert got["p"]["sent"] == sent  # a new day: the held contacts go out, once each
+    with store.session() as s:
+        rows = (
+            s.execute(select(OutboxRow.customer_id).where(OutboxRow.journey_id == "second"))
+            .scalars()
+            .all()
+        )
+    assert len(rows) == len(set(rows)) == sent
