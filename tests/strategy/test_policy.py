@@ -156,3 +156,27 @@ def test_sql_counters_refuse_beyond_cap_sqlite(tmp_path: object, cap: int) -> No
         with store.session() as s:
             granted += counters.reserve(s, ids, [("sms/week/x/", cap), ("sms/day/y/", cap + 1)])
     assert (granted == cap).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    start=st.times(),
+    end=st.times(),
+    at=st.datetimes(min_value=dt.datetime(2026, 1, 1), max_value=dt.datetime(2027, 1, 1)),
+)
+def test_quiet_until_is_the_end_of_the_window_now_is_in(
+    start: dt.time, end: dt.time, at: dt.datetime
+) -> None:
+    start, end = start.replace(second=0, microsecond=0), end.replace(second=0, microsecond=0)
+    if start == end:
+        return
+    p = ContactPolicy(quiet_hours=(QuietRule(channel="sms", start=start, end=end),))
+    now = at.replace(tzinfo=dt.UTC)
+    local = now.astimezone(p.zone()).time().replace(tzinfo=None)
+    inside = (local >= start or local < end) if start > end else start <= local < end
+    got = quiet_until(p, "sms", now)
+    assert (got is not None) == inside
+    if got is not None:
+        assert now < got <= now + dt.timedelta(days=1)
+        assert got.astimezone(p.zone()).time() == end
+        assert quiet_until(p, "sms", got) is None  # at the end the window is open
