@@ -17,6 +17,45 @@ import numpy.typing as npt
 from sqlalchemy.orm import Session
 
 _ROWS_PER_STATEMENT = 500
+# PostgreSQL receives each column as one array and unnests it: a handful of parameters
+# per statement however many rows (large %s queries are slow to prepare client-side).
+_PG_TYPES = {
+    "journey_id": "text", "version": "int", "node_id": "text", "customer_id": "bigint",
+    "visit": "int", "outcome": "text", "reason": "text", "at": "timestamptz", "key": "text",
+    "used": "int", "entry_key": "text", "status": "text", "arm": "text",
+    "since": "timestamptz", "entered_at": "timestamptz", "due_at": "timestamptz",
+    "deadline_at": "timestamptz", "kind": "text", "channel": "text", "payload": "json",
+}  # fmt: skip
+_PG_CHUNK = 50_000
+
+
+def _pg_insert(table: str, columns: Sequence[str]) -> str:
+    arrays = ", ".join(
+        "%s::text[]" if _PG_TYPES[c] == "json" else f"%s::{_PG_TYPES[c]}[]" for c in columns
+    )
+    picks = ", ".join(f"{c}::json" if _PG_TYPES[c] == "json" else c for c in columns)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) "
+        f"SELECT {picks} FROM unnest({arrays}) AS t({', '.join(columns)})"
+    )
+
+
+def _pg_run(
+    session: Session,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    tail: str,
+    tail_params: Sequence[Any],
+) -> list[Any]:
+    out: list[Any] = []
+    sql = _pg_insert(table, columns) + " " + tail.replace("?", "%s")
+    for start in range(0, len(rows), _PG_CHUNK):
+        cols = [list(c) for c in zip(*rows[start : start + _PG_CHUNK], strict=True)]
+        res = session.connection().exec_driver_sql(sql, (*cols, *tail_params))
+        if res.returns_rows:
+            out += [r[0] for r in res]
+    return out
 
 
 def _pg(session: Session) -> bool:
@@ -45,6 +84,9 @@ def insert_many(
     """``INSERT … VALUES`` for many rows with the driver's ``executemany``."""
     if not rows:
         return
+    if _pg(session):
+        _pg_run(session, table, columns, rows, on_conflict, ())
+        return
     marks = ", ".join([_mark(session)] * len(columns))
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) {on_conflict}"
     session.connection().exec_driver_sql(sql, list(rows))
@@ -60,6 +102,8 @@ def insert_returning(
     tail_params: Sequence[Any] = (),
 ) -> list[Any]:
     """Multi-row ``INSERT … VALUES (…), (…) <tail> RETURNING``; the first returned column."""
+    if _pg(session):
+        return _pg_run(session, table, columns, rows, tail, tail_params)
     out: list[Any] = []
     one = "(" + ", ".join([_mark(session)] * len(columns)) + ")"
     for start in range(0, len(rows), _ROWS_PER_STATEMENT):
