@@ -271,3 +271,17 @@ def test_replace_tables_is_atomic_on_postgres(pg_url: str) -> None:
         assert left == (0,), "staging schemas are dropped"
     finally:
         pg.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("scheme", ["postgresql://", "postgres://", "postgresql+psycopg://"])
+def test_every_postgres_url_form_opens_postgres(pg_url: str, scheme: str) -> None:
+    """The store's SQLAlchemy form must not be mistaken for a DuckDB file path."""
+    url = scheme + pg_url.split("://", 1)[1]
+    wh = Warehouse.open(url)
+    try:
+        assert wh.dialect == "postgres"
+        wh.replace_tables(small_bank(5))
+        assert wh.sql("select count(*) as n from customers").to_pylist() == [{"n": 5}]
+    finally:
+        wh.close()

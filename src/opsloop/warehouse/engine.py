@@ -60,8 +60,9 @@ class Warehouse:
     @classmethod
     def open(cls, url: str, *, read_only: bool = False) -> Warehouse:
         """Open a DuckDB file (``path`` or ``duckdb://path``) or a ``postgresql://`` URL."""
-        if url.startswith(("postgres://", "postgresql://")):
-            return cls(ibis.connect(url.replace("postgresql+psycopg://", "postgres://")), url)
+        pg = postgres_url(url)
+        if pg is not None:
+            return cls(ibis.connect(pg), url)
         path = url.removeprefix("duckdb://")
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -198,7 +199,7 @@ class Warehouse:
         try:
             for name, data in prepared.items():
                 self.con.create_table(name, data, database=staging)
-            with psycopg.connect(_psycopg_url(self.url)) as pg, pg.transaction():
+            with psycopg.connect(postgres_url(self.url) or self.url) as pg, pg.transaction():
                 pg.execute(f'create schema if not exists "{ds}"')
                 for name in prepared:
                     pg.execute(f'drop table if exists "{ds}"."{name}"')
@@ -235,11 +236,13 @@ class WarehouseBusyError(InvalidInputError):
     status_code = 409
 
 
-def _psycopg_url(url: str) -> str:
-    for prefix in ("postgresql+psycopg://", "postgres://"):
+def postgres_url(url: str) -> str | None:
+    """``postgresql://…`` for any PostgreSQL URL form (incl. SQLAlchemy's
+    ``postgresql+psycopg://``), or None when ``url`` names a DuckDB file."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql://" + url.removeprefix(prefix)
-    return url
+    return None
 
 
 def _read_parquet(source: Path | Iterable[Path], pq: Any) -> pa.Table:
