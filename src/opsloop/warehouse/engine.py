@@ -19,6 +19,7 @@ from typing import Any, TypeAlias
 import duckdb
 import ibis
 import pyarrow as pa
+import pyarrow.parquet as pq
 from ibis.backends.duckdb import Backend as DuckDBBackend
 from sqlglot import exp
 
@@ -98,12 +99,12 @@ class Warehouse:
             return [str(r[0]) for r in self._raw_fetch(sql)]
 
     def tables(self, dataset: str | None = None) -> list[str]:
-        ds = dataset_name(dataset) if dataset else self.default_dataset
+        ds = self._dataset(dataset)
         with self.lock:
             return sorted(self.con.list_tables(database=ds))
 
     def table(self, name: str, *, dataset: str | None = None) -> ibis.Table:
-        ds = dataset_name(dataset) if dataset else self.default_dataset
+        ds = self._dataset(dataset)
         with self.lock:  # reading the schema uses the shared connection too
             if name not in self.tables(ds):
                 raise NotFoundError(f"table {name!r} is not in dataset {ds!r}", where="table")
@@ -116,7 +117,7 @@ class Warehouse:
 
     def sql(self, query: str, *, dataset: str | None = None, limit: int | None = None) -> pa.Table:
         """Run one read-only SQL statement (checked by SQLGlot before it reaches the engine)."""
-        ds = dataset_name(dataset) if dataset else self.default_dataset
+        ds = self._dataset(dataset)
         allowed = frozenset(self.tables(ds))
         tree = check_read_only(query, dialect=self.dialect, allowed_tables=allowed)
         if limit is not None and isinstance(tree, exp.Query) and not tree.args.get("limit"):
@@ -144,7 +145,7 @@ class Warehouse:
         """
         if self.read_only:
             raise InvalidInputError("the warehouse is open read-only")
-        ds = dataset_name(dataset) if dataset else self.default_dataset
+        ds = self._dataset(dataset)
         with self.lock:
             if self.dialect != "duckdb":
                 self._replace_tables_ibis(tables, ds)
@@ -187,13 +188,12 @@ class Warehouse:
         import uuid
 
         import psycopg
-        import pyarrow.parquet as pq
 
         staging = f"{ds}__staging_{uuid.uuid4().hex[:8]}"
         prepared: dict[str, pa.Table] = {}
         for name, source in tables.items():
             _check_ident(name)
-            data = source if isinstance(source, pa.Table) else _read_parquet(source, pq)
+            data = source if isinstance(source, pa.Table) else _read_parquet(source)
             prepared[name] = conform(TABLES_BY_NAME[name], data) if name in TABLES_BY_NAME else data
         self.con.raw_sql(f'create schema "{staging}"').close()
         try:
@@ -209,7 +209,7 @@ class Warehouse:
 
     def checksum(self, name: str, *, dataset: str | None = None) -> str:
         """An order-independent content hash of a table (for determinism checks)."""
-        ds = dataset_name(dataset) if dataset else self.default_dataset
+        ds = self._dataset(dataset)
         _check_ident(name)
         with self.lock:
             rows = self._raw_fetch(
@@ -219,6 +219,9 @@ class Warehouse:
         return f"{count}:{digest}"
 
     # -- internals -------------------------------------------------------------------------
+    def _dataset(self, dataset: str | None) -> str:
+        return dataset_name(dataset) if dataset else self.default_dataset
+
     def _duck(self) -> duckdb.DuckDBPyConnection:
         con: duckdb.DuckDBPyConnection = self.con.con  # type: ignore[attr-defined]
         return con
@@ -245,7 +248,7 @@ def postgres_url(url: str) -> str | None:
     return None
 
 
-def _read_parquet(source: Path | Iterable[Path], pq: Any) -> pa.Table:
+def _read_parquet(source: Path | Iterable[Path]) -> pa.Table:
     files = [source] if isinstance(source, Path) else list(source)
     return pa.concat_tables([pq.read_table(f) for f in files])
 
