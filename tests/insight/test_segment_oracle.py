@@ -30,6 +30,7 @@ from opsloop.insight.segments.model import (
     Or,
     RfmBand,
     Sequence,
+    Tag,
     TransactionAggregate,
     TxnFilter,
 )
@@ -77,6 +78,7 @@ class Oracle:
             json.loads(p) if isinstance(p, str) else {} for p in self.events["properties"]
         ]
         self.end = pd.Timestamp(end)
+        self.tag_rows = tag_values(bank).to_pylist()
 
     def count(self, node: Any, scope: str | None = None) -> int:
         ids = self.eval(node)
@@ -214,6 +216,77 @@ class Oracle:
             ok &= score.between(band[0], band[1])
         return {int(c) for c in per.index[ok]}
 
+    def tag(self, node: Tag) -> set[int]:
+        last_day = (self.end - pd.Timedelta(microseconds=1)).date()
+        mine = [r for r in self.tag_rows if r["tag"] == node.tag and r["as_of"] <= last_day]
+        if not mine:
+            return set()
+        run = [r for r in mine if r["as_of"] == max(r["as_of"] for r in mine)]
+        if node.op == "has_value":
+            return {r["customer_id"] for r in run}
+        x: Any = node.value
+        first = x[0] if isinstance(x, tuple) else x
+        col = (
+            "value_bool"
+            if isinstance(first, bool)
+            else "value_str"
+            if isinstance(first, str)
+            else "value_num"
+        )
+        out = set()
+        for r in run:
+            v = r[col]
+            if v is not None and (v in x if node.op == "in" else v not in x if node.op == "not_in"
+                                  else self._cmp(node.op, v, x)):  # fmt: skip
+                out.add(r["customer_id"])
+        return out
+
+
+TAG_DAYS = (dt.date(2025, 6, 1), dt.date(2025, 6, 20), dt.date(2025, 6, 29), dt.date(2025, 7, 5))
+TIERS = ["<50k", "50k-500k", "500k-6M", ">6M"]
+
+
+def tag_values(bank: Mapping[str, pa.Table]) -> pa.Table:
+    """Three tags' runs on four days (one after AS_OF); each run misses some customers."""
+    import numpy as np
+
+    ids = np.array(bank["customers"].column("customer_id").to_pylist())
+    rng = np.random.default_rng(5)
+    cols: dict[str, list[Any]] = {k: [] for k in ("tag", "customer_id", "value_bool",
+                                                  "value_num", "value_str", "as_of")}  # fmt: skip
+    for day in TAG_DAYS:
+        for tag in ("vip", "deposit_90d", "aum_tier"):
+            got = ids[rng.random(len(ids)) < 0.8]
+            n = len(got)
+            cols["tag"] += [tag] * n
+            cols["customer_id"] += got.tolist()
+            cols["as_of"] += [day] * n
+            cols["value_bool"] += (rng.random(n) < 0.3).tolist() if tag == "vip" else [None] * n
+            num = rng.integers(0, 20, n) * 1000.0
+            cols["value_num"] += num.tolist() if tag == "deposit_90d" else [None] * n
+            strs = [TIERS[int(i)] for i in rng.integers(0, 4, n)]
+            cols["value_str"] += strs if tag == "aum_tier" else [None] * n
+    return pa.table(cols).cast(
+        pa.schema(
+            [
+                ("tag", pa.string()),
+                ("customer_id", pa.int64()),
+                ("value_bool", pa.bool_()),
+                ("value_num", pa.float64()),
+                ("value_str", pa.string()),
+                ("as_of", pa.date32()),
+            ]
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def tag_wh(bank: dict[str, pa.Table]) -> Any:
+    wh = Warehouse.open(":memory:")
+    wh.replace_tables({**bank, "tag_values": tag_values(bank)})
+    yield wh
+    wh.close()
+
 
 @pytest.fixture(scope="module")
 def oracle(bank: dict[str, pa.Table]) -> Oracle:
@@ -222,7 +295,8 @@ def oracle(bank: dict[str, pa.Table]) -> Oracle:
 
 def count_of(wh: Warehouse, root: Any, scope: str | None = None, as_of: dt.date = AS_OF) -> int:
     defn = SegmentDefinition(name="t", root=root)
-    tables = {n: wh.table(n) for n in ("customers", "transactions", "events")}
+    names = ("customers", "transactions", "events", "tag_values")
+    tables = {n: wh.table(n) for n in names if n in wh.tables()}
     expr = compile_segment(defn, wh_tables=tables, as_of=as_of, scope_prefix=scope, resolve=resolve)
     return int(wh.execute(expr.count().as_table()).column(0)[0].as_py())
 
@@ -497,3 +571,54 @@ def test_same_counts_on_postgres(pg_url: str, bank: dict[str, pa.Table], oracle:
         assert not failures, failures
     finally:
         wh.close()
+
+
+# -- tag conditions (latest run on or before as_of) ------------------------------------------
+tags = st.one_of(
+    st.builds(Tag, tag=st.just("vip"), op=st.sampled_from(["=", "!="]), value=st.booleans()),
+    st.builds(
+        Tag,
+        tag=st.just("deposit_90d"),
+        op=comparisons,
+        value=st.sampled_from([0.0, 1000.0, 5000.0, 19000.0]),
+    ),
+    st.builds(
+        Tag, tag=st.just("aum_tier"), op=st.sampled_from(["=", "!="]), value=st.sampled_from(TIERS)
+    ),
+    st.builds(
+        Tag,
+        tag=st.just("aum_tier"),
+        op=st.sampled_from(["in", "not_in"]),
+        value=st.lists(st.sampled_from(TIERS), min_size=1, max_size=2),
+    ),
+    st.builds(Tag, tag=st.sampled_from(["vip", "deposit_90d", "nope"]), op=st.just("has_value")),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_tag_conditions_match_oracle(
+    data: st.DataObject, tag_wh: Warehouse, oracle: Oracle
+) -> None:
+    leaf = st.one_of(tags, attributes({"income_monthly": [5000.0], "birth_date": [AS_OF],
+                                       "opened_on": [AS_OF]}))  # fmt: skip
+    root = data.draw(
+        st.recursive(
+            leaf,
+            lambda kids: st.one_of(
+                st.lists(kids, min_size=1, max_size=3).map(lambda cs: And(children=tuple(cs))),
+                kids.map(lambda c: Not(child=c)),
+            ),
+            max_leaves=4,
+        )
+    )
+    day = data.draw(st.sampled_from([AS_OF, dt.date(2025, 6, 19), dt.date(2025, 6, 20)]))
+    at = Oracle.__new__(Oracle)
+    at.__dict__.update(oracle.__dict__)
+    at.end = pd.Timestamp(dt.datetime.combine(day + dt.timedelta(days=1), dt.time()))
+    assert count_of(tag_wh, root, as_of=day) == at.count(root)
+
+
+def test_tag_before_first_run_selects_nobody(tag_wh: Warehouse) -> None:
+    assert count_of(tag_wh, Tag(tag="vip", op="has_value"), as_of=dt.date(2025, 5, 31)) == 0
+    assert count_of(tag_wh, Tag(tag="vip", op="has_value"), as_of=dt.date(2025, 6, 1)) > 0

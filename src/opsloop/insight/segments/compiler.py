@@ -45,12 +45,17 @@ from opsloop.insight.segments.model import (
     RfmBand,
     SegmentDefinition,
     Sequence,
+    Tag,
     TransactionAggregate,
     TxnFilter,
 )
 
 Resolver = Callable[[str], SegmentDefinition]
 """Looks up a saved segment by id; raises NotFoundError (or KeyError) when unknown."""
+
+TAG_VALUES = "tag_values"
+"""Warehouse table of tag runs: (tag, customer_id, value_bool, value_num, value_str, as_of);
+written by :mod:`opsloop.insight.tags` (named here so segments need not import tags)."""
 
 _SCOPE = re.compile(r"^/(?:[A-Za-z0-9_-]+/)+$")
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
@@ -268,7 +273,40 @@ class SegmentCompiler:
         keep = [scored[f"{m}_score"].between(low, high) for m, (low, high) in bands.items()]
         return self.c.customer_id.isin(scored.filter(*keep).customer_id)
 
+    def visit_Tag(self, node: Tag, where: str) -> ir.BooleanValue:
+        run = self._tag_run(node.tag, where)
+        value = node.value
+        if node.op == "has_value":
+            return self.c.customer_id.isin(run.customer_id)
+        items = value if isinstance(value, tuple) else (value,)
+        col: Any = (
+            run.value_bool
+            if isinstance(items[0], bool)
+            else run.value_str
+            if isinstance(items[0], str)
+            else run.value_num
+        )
+        if node.op == "in":
+            hit = col.isin(list(items))
+        elif node.op == "not_in":
+            hit = col.notin(list(items))
+        else:
+            hit = _COMPARE[node.op](col, ibis.literal(value))
+        return self.c.customer_id.isin(run.filter(hit.fill_null(False)).customer_id)
+
     # -- helpers -------------------------------------------------------------------------
+    def _tag_run(self, tag: str, where: str) -> ibis.Table:
+        """The tag's values from its latest run on or before the day of ``as_of``."""
+        try:
+            tv = self.tables[TAG_VALUES]
+        except (NotFoundError, KeyError) as exc:
+            msg = "no tag values in the warehouse yet: run `opsloop tag run` first"
+            raise InvalidInputError(msg, where=f"{where}.tag") from exc
+        last_day = (self.end - dt.timedelta(microseconds=1)).date()
+        mine = tv.filter(tv.tag == tag)
+        latest = mine.filter(mine.as_of <= ibis.literal(last_day)).as_of.max().as_scalar()
+        return mine.filter(mine.as_of == latest)
+
     def _per_customer(
         self, per: ibis.Table, op: str, value: float, zero: float | None
     ) -> ir.BooleanValue:

@@ -210,8 +210,73 @@ class RfmBand(_Node):
         return value
 
 
+TagOp: TypeAlias = Literal["=", "!=", "<", "<=", ">", ">=", "in", "not_in", "has_value"]
+TagValue: TypeAlias = bool | float | str
+_TAG_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,127}$")
+
+
+class Tag(_Node):
+    """A customer's tag value (标签) from the latest tag run on or before ``as_of``.
+
+    The value's JSON type picks the column compared: true/false for yes/no tags,
+    numbers for statistic/score tags, text for enum tags. ``has_value`` holds when the
+    run gave the customer any value. A customer without a value in that run fails every
+    other test too (``!=`` included), like any unknown.
+    """
+
+    kind: Literal["tag"] = "tag"
+    tag: str
+    op: TagOp = "="
+    value: TagValue | tuple[float | str, ...] | None = Field(default=True, validate_default=True)
+
+    @field_validator("tag")
+    @classmethod
+    def _tag_name(cls, name: str) -> str:
+        if not _TAG_NAME.match(name):
+            raise ValueError(
+                f"tag name {name!r} must start with a-z and use a-z, 0-9, '_', '.', '-'"
+            )
+        return name
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _value_fits_op(cls, value: Any, info: ValidationInfo) -> Any:
+        return check_tag_value(info.data.get("op"), value)
+
+
+def check_tag_value(op: str | None, value: Any) -> Any:
+    """The tag condition's value if it suits ``op``, or a ValueError saying why not."""
+    if op is None:  # already reported on its own field
+        return value
+    if op == "has_value":
+        if value is not None and value is not True:
+            raise ValueError("has_value takes no value")
+        return None
+    if op in ("in", "not_in"):
+        items = value if isinstance(value, list | tuple) else None
+        if not items or any(isinstance(v, bool | list | tuple | dict) or v is None for v in items):
+            raise ValueError(f"{op} needs a non-empty list of texts or numbers")
+        if len({isinstance(v, str) for v in items}) > 1:
+            raise ValueError(f"{op}: do not mix texts and numbers in one list")
+        return tuple(items)
+    if value is None or isinstance(value, list | tuple | dict):
+        raise ValueError(f"tag operator {op} needs one value (true/false, a number or a text)")
+    if isinstance(value, bool | str) and op not in ("=", "!="):
+        raise ValueError(f"{op} compares numbers; use = or != for {type(value).__name__} values")
+    return value
+
+
 Condition = Annotated[
-    And | Or | Not | Attribute | TransactionAggregate | Behaviour | Sequence | InSegment | RfmBand,
+    And
+    | Or
+    | Not
+    | Attribute
+    | TransactionAggregate
+    | Behaviour
+    | Sequence
+    | InSegment
+    | RfmBand
+    | Tag,
     Field(discriminator="kind"),
 ]
 
