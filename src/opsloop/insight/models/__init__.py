@@ -8,6 +8,9 @@ from opsloop.insight.models.metrics import Metrics, evaluate, lift_at
 from opsloop.insight.models.scores import high_potential, write_scores
 from opsloop.insight.models.tasks import TASKS, TrainReport, train
 
+# The store discovers tables through ``opsloop.<center>.models``: register segments' too.
+from opsloop.insight.segments import tables as _segment_tables  # noqa: F401
+
 __all__ = [
     "TASKS",
     "Metrics",
