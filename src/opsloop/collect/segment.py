@@ -27,6 +27,11 @@ from opsloop.errors import InvalidInputError
 
 TYPES = ("track", "identify", "page", "screen", "alias", "group")
 MAX_ID_CHARS = 200
+_TYPE_SET = frozenset(TYPES)
+_OBJECT_KEYS = ("context", "integrations", "properties", "traits")
+_ID_KEYS = ("userId", "anonymousId", "previousId", "groupId")
+_NAMED = ("page", "screen")
+_STR_OR_NONE = (str, type(None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,22 +168,26 @@ def normalize(
             where=where or "body",
         )
 
-    def at(name: str) -> str:
+    def at(name: str) -> str:  # only called on the way to an error
         return f"{where}.{name}" if where else name
 
     mtype = msg.get("type", kind)
     if kind is not None and mtype != kind:
         mtype = kind  # /v1/track with "type": "identify" is a track (the path decides)
-    if not isinstance(mtype, str) or mtype not in TYPES:
+    if not isinstance(mtype, str) or mtype not in _TYPE_SET:
         raise BadEventError("unknown_type", f"unknown message type {mtype!r}", where=at("type"))
     out = dict(msg)
     out["type"] = mtype
-    for key in ("context", "integrations", "properties", "traits"):
-        if key in msg and msg[key] is not None:
-            _object(msg[key], at(key))
-    for key in ("userId", "anonymousId", "previousId", "groupId"):
-        if msg.get(key) is not None:
-            out[key] = _ident(msg[key], at(key))
+    for key in _OBJECT_KEYS:
+        value = msg.get(key)
+        if value is not None and type(value) is not dict:
+            _object(value, at(key))
+    for key in _ID_KEYS:
+        value = msg.get(key)
+        if value is not None:
+            if type(value) is str and len(value) <= MAX_ID_CHARS:
+                continue  # the common case, already what we store
+            out[key] = _ident(value, at(key))
     if mtype == "alias":
         for key in ("userId", "previousId"):
             if not out.get(key):
@@ -195,7 +204,7 @@ def normalize(
             )
     if mtype == "group" and not out.get("groupId"):
         raise BadEventError("missing_field", "group needs groupId", where=at("groupId"))
-    if mtype in ("page", "screen") and not isinstance(msg.get("name", ""), str | None):
+    if mtype in _NAMED and not isinstance(msg.get("name", ""), _STR_OR_NONE):
         raise BadEventError("wrong_type", "name must be a string", where=at("name"))
 
     message_id = msg.get("messageId")
@@ -208,8 +217,8 @@ def normalize(
             where=at("messageId"),
         )
 
-    ts = _time(msg.get("timestamp"), at("timestamp"))
-    sent = _time(msg.get("sentAt"), at("sentAt"))
+    ts = _time(msg.get("timestamp"), where, "timestamp")
+    sent = _time(msg.get("sentAt"), where, "sentAt")
     corrected = correct_clock(ts, sent, received_at)
     if corrected > received_at + limits.max_future:
         raise BadEventError(
@@ -275,17 +284,18 @@ _parse_cached = lru_cache(maxsize=8192)(parse_time)
 _iso_cached = lru_cache(maxsize=8192)(iso)
 
 
-def _time(value: Any, where: str) -> datetime | None:
+def _time(value: Any, where: str, name: str) -> datetime | None:
+    """Parse a time field; ``where.name`` is only built when it is wrong."""
     if value is None:
         return None
     if not isinstance(value, str):
-        raise BadEventError("wrong_type", "must be an ISO-8601 string", where=where)
+        at = f"{where}.{name}" if where else name
+        raise BadEventError("wrong_type", "must be an ISO-8601 string", where=at)
     try:
         return _parse_cached(value)
     except ValueError as exc:
-        raise BadEventError(
-            "bad_timestamp", f"not an ISO-8601 time: {value!r}", where=where
-        ) from exc
+        at = f"{where}.{name}" if where else name
+        raise BadEventError("bad_timestamp", f"not an ISO-8601 time: {value!r}", where=at) from exc
 
 
 def _object(value: Any, where: str) -> None:
