@@ -30,6 +30,7 @@ from opsloop.api.routers import (
     users,
     warehouse,
 )
+from opsloop.collect.asgi import TrackingFastPath
 from opsloop.errors import OpsloopError
 from opsloop.logging import get_logger
 from opsloop.settings import Settings, get_settings
@@ -87,6 +88,8 @@ def create_app(
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=access.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
+    # Outermost: tracking calls (/v1/*, /sa) skip routing and middleware (collect/asgi.py).
+    app.add_middleware(TrackingFastPath, max_body_bytes=access.max_body_bytes)
 
     @app.exception_handler(OpsloopError)
     async def _opsloop_error(_request: Request, exc: OpsloopError) -> JSONResponse:
