@@ -9,13 +9,10 @@ the counters, with staff permissions. A 200 from an ingest route means fsync'd.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
@@ -23,13 +20,18 @@ from pydantic import BaseModel, ConfigDict
 
 from opsloop.api.deps import StoreDep, require
 from opsloop.collect import sources
+from opsloop.collect.asgi import (
+    SEGMENT_CALLS,
+    MalformedAuthError,
+    basic_user,
+    error_body,
+    sensors_form,
+)
 from opsloop.collect.flush import Flusher
 from opsloop.collect.log import LogError
 from opsloop.collect.segment import BadEventError
 from opsloop.collect.service import Collector
 from opsloop.errors import OpsloopError
-
-SEGMENT_CALLS = ("track", "identify", "page", "screen", "alias", "group", "batch")
 
 
 @asynccontextmanager
@@ -56,16 +58,14 @@ def require_write_key(request: Request) -> str | None:
     """The write key from HTTP Basic auth (user name; password empty), if sent.
 
     A key may instead come in the body (``writeKey``); the collector then checks it and
-    answers 401 when neither is present or the key is unknown or revoked.
+    answers 401 when neither is present or the key is unknown or revoked. (Served by
+    :class:`opsloop.collect.asgi.TrackingFastPath` in a running app; these routes are
+    its documented, route-table twin.)
     """
-    auth = request.headers.get("authorization", "")
-    if auth[:6].lower() != "basic ":
-        return None
     try:
-        user = base64.b64decode(auth[6:].strip(), validate=True).decode().split(":", 1)[0]
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="malformed Basic auth") from exc
-    return user or None
+        return basic_user(request.headers.get("authorization"))
+    except MalformedAuthError as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=exc.message) from exc
 
 
 require_write_key.required_permission = "collect:write-key"  # type: ignore[attr-defined]
@@ -78,16 +78,8 @@ def _collector(request: Request) -> Collector:
 
 
 def _error(exc: OpsloopError) -> JSONResponse:
-    body: dict[str, Any] = {
-        "success": False,
-        "detail": exc.message,
-        "where": exc.where,
-        "error": type(exc).__name__,
-    }
-    if isinstance(exc, BadEventError):
-        body["reason"] = exc.reason
-    headers = {"WWW-Authenticate": "Basic"} if exc.status_code == 401 else None
-    return JSONResponse(status_code=exc.status_code, content=body, headers=headers)
+    status_code, body, headers = error_body(exc)
+    return JSONResponse(status_code=status_code, content=body, headers=headers or None)
 
 
 async def _read_body(request: Request, cap: int) -> bytes:
@@ -157,16 +149,14 @@ async def sensors_ingest(
     collector = _collector(request)
     received = datetime.now(UTC)
     try:
+        raw = b""
         if request.method == "POST":
             try:
                 raw = await _read_body(request, 2 * collector.limits.max_request_bytes)
             except BadEventError as exc:
                 collector.stats.reject(exc.reason)
                 raise
-            # SDKs post application/x-www-form-urlencoded; '+' in base64 is escaped by them
-            form = {k: v[0] for k, v in parse_qs(raw.decode("latin-1")).items()}
-        else:
-            form = dict(request.query_params)
+        form = sensors_form(request.method, raw, dict(request.query_params))
         items = collector.prepare_sensors(project, form, received_at=received)
         await collector.store(items)
     except OpsloopError as exc:
