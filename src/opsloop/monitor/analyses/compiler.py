@@ -101,10 +101,14 @@ class AnalysisCompiler:
     # -- funnel -----------------------------------------------------------------------------
     def _first_step(self, e: ibis.Table, d: Funnel) -> ibis.Table:
         s = e.filter(matches(e, d.steps[0]), in_range(e, d.start, d.end))
+        if d.by is None:  # only t0 is needed: an aggregate, no window sort over the events
+            return s.group_by(cid=s.customer_id).aggregate(
+                t0=s.ts.min(), grp=ibis.literal(None, type="string")
+            )
         rn = ibis.row_number().over(group_by=s.customer_id, order_by=[s.ts, s.message_id])
         grp = text(s, d.by) if d.by else ibis.literal(None, type="string")
         s = s.mutate(rn=rn, grp=grp)
-        return s.filter(s.rn == 0).select(cid=s.customer_id, t0=s.ts, grp=s.grp, r0=s.rn)
+        return s.filter(s.rn == 0).select(cid=s.customer_id, t0=s.ts, grp=s.grp)
 
     def visit_Funnel(self, d: Funnel) -> ibis.Table:
         """Per group: customers reaching each step, and the median seconds to the last.
@@ -119,16 +123,16 @@ class AnalysisCompiler:
         window = ibis.interval(days=d.window_days)
         k = len(d.steps)
         if d.order == "loose":
-            cur = self._first_step(e, d).mutate(
-                **{f"t{i}": ibis.literal(None, type="timestamp") for i in range(1, k)}
-            )
+            cur = self._first_step(e, d)
+            # Step i joins only the customers who reached step i-1 (inner joins shrink
+            # the work step by step); the per-step times are then attached by customer.
+            prev = cur.select(pc=cur.cid, w=cur.t0 + window, tp=cur.t0)
             for i in range(1, k):
-                prev = cur[f"t{i - 1}"]
                 s = e.filter(matches(e, d.steps[i])).select(c=e.customer_id, ts=e.ts)
-                hit = cur.join(s, [cur.cid == s.c, s.ts > prev, s.ts <= cur.t0 + window])
-                best = hit.group_by(hc=hit.cid).aggregate(tb=hit.ts.min())
-                cur = cur.left_join(best, cur.cid == best.hc)
-                cur = cur.mutate(**{f"t{i}": cur.tb}).drop("hc", "tb")
+                hit = prev.join(s, [prev.pc == s.c, s.ts > prev.tp, s.ts <= prev.w])
+                prev = hit.group_by(["pc", "w"]).aggregate(tp=hit.ts.min())
+                got = prev.select(**{f"c{i}": prev.pc, f"t{i}": prev.tp})
+                cur = cur.left_join(got, cur.cid == got[f"c{i}"]).drop(f"c{i}")
             reached = [cur[f"t{i}" if i else "t0"].notnull() for i in range(k)]
         else:
             any_step = functools.reduce(operator.or_, [matches(e, s) for s in d.steps])
@@ -164,9 +168,11 @@ class AnalysisCompiler:
     # -- retention --------------------------------------------------------------------------
     def visit_Retention(self, d: Retention) -> ibis.Table:
         """Cohort = period of the customer's first initial event in range; retained in
-        period n (0..periods) when a returning event falls n periods later (any time)."""
+        period n (0..periods) when a returning event falls n periods later."""
         e = self.events()
-        e = e.filter(e.ts >= day_start(d.start))
+        # a return counts up to `periods` periods after the last cohort: bound the scan
+        per_days = {"day": 1, "week": 7, "month": 31}[d.unit]
+        e = e.filter(in_range(e, d.start, d.end, extra_days=per_days * (d.periods + 1)))
         first = e.filter(matches(e, d.initial), in_range(e, d.start, d.end))
         init = first.group_by(cid=first.customer_id).aggregate(t0=first.ts.min())
         init = init.mutate(cohort=period(init.t0, d.unit))
