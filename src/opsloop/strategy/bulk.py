@@ -25,6 +25,8 @@ _PG_TYPES = {
     "used": "int", "entry_key": "text", "status": "text", "arm": "text",
     "since": "timestamptz", "entered_at": "timestamptz", "due_at": "timestamptz",
     "deadline_at": "timestamptz", "kind": "text", "channel": "text", "payload": "json",
+    "campaign": "text", "attempts": "int", "next_attempt_at": "timestamptz",
+    "cost": "float8", "created_at": "timestamptz", "message_key": "text",
 }  # fmt: skip
 _PG_CHUNK = 50_000
 

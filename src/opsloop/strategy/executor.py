@@ -51,6 +51,7 @@ from opsloop.strategy.ports import ActionSink, BenefitIssuer, MessageSink, StepB
 
 Ids = npt.NDArray[np.int64]
 Idx = npt.NDArray[np.intp]
+EXHAUSTED = "exhausted"  # a benefit's stock, budget or per-customer limit refused it
 CONSENT = {"sms", "push", "email", "wechat", "call"}
 
 
@@ -298,24 +299,39 @@ class JourneyPass:
         return idx[np.isin(c.ids[idx], np.array(got, dtype=np.int64))]
 
     def _batch(self, node: Any, c: Cohort, idx: Idx) -> StepBatch:
+        columns: dict[str, npt.NDArray[Any]] = {}
+        if node.kind == "rm_task":  # the task goes to the customer's RM or branch queue
+            ids = c.ids[idx]
+            columns = {f: self.data.attribute(f, ids) for f in ("org_path", "rm_id")}
         return StepBatch(
-            self.j.id, self.j.version, node.id, c.ids[idx], c.visits[idx], self.ctx.now
+            self.j.id, self.j.version, node.id, c.ids[idx], c.visits[idx], self.ctx.now, columns
         )
 
     def _act(self, node: Any, c: Cohort, idx: Idx) -> dict[str, Idx]:
         cfg = node.config
         new = self._claim(node, c, idx, "done")
-        self.stats[(node.id, "done")] += len(new)
-        if len(new):
-            b = self._batch(node, c, new)
-            if node.kind == "issue_benefit":
-                payload = {"cost_cents": cfg.cost_cents}
-                self.ports.benefits.issue(self.s, b, benefit_id=cfg.benefit_id, payload=payload)
-            else:
-                self.ports.actions.record(
-                    self.s, b, kind=node.kind, payload=cfg.model_dump(mode="json")
-                )
-        return {"next": idx}
+        if not len(new):
+            return {"next": idx}
+        b = self._batch(node, c, new)
+        if node.kind != "issue_benefit":
+            self.stats[(node.id, "done")] += len(new)
+            self.ports.actions.record(
+                self.s, b, kind=node.kind, payload=cfg.model_dump(mode="json")
+            )
+            return {"next": idx}
+        payload = {"cost_cents": cfg.cost_cents}
+        ok = self.ports.benefits.issue(self.s, b, benefit_id=cfg.benefit_id, payload=payload)
+        self.stats[(node.id, "done")] += int(ok.sum())
+        refused = new[~ok]
+        if not len(refused):
+            return {"next": idx}
+        # a stock, budget or per-customer cap refused them: the node's on_blocked decides
+        self.stats[(node.id, f"suppressed:{EXHAUSTED}")] += len(refused)
+        waits = node.on_blocked.action == "wait"
+        self._unclaim(node, c, refused, delete=waits, reason=EXHAUSTED)
+        went = self._blocked(node, c, refused, EXHAUSTED)
+        keep = np.setdiff1d(idx, refused, assume_unique=True)
+        return {"next": np.sort(np.concatenate([keep, went]))}
 
     def _send(self, node: Any, c: Cohort, idx: Idx) -> dict[str, Idx]:
         cfg, policy = node.config, self.ctx.policy
@@ -350,7 +366,8 @@ class JourneyPass:
             capped = new[~ok]
             new = new[ok]
             if len(capped):
-                self._unclaim(node, c, capped, delete=node.on_blocked.action == "wait")
+                waits = node.on_blocked.action == "wait"
+                self._unclaim(node, c, capped, delete=waits, reason=CAPPED)
                 blocked[CAPPED] = capped
         if len(new):
             self.stats[(node.id, "sent")] += len(new)
@@ -374,8 +391,8 @@ class JourneyPass:
             d[fresh] = self.now + np.timedelta64(ob.deadline.seconds(), "s")
         return d
 
-    def _unclaim(self, node: Any, c: Cohort, idx: Idx, *, delete: bool) -> None:
-        """A capped step: marked suppressed, or removed when the customer will retry."""
+    def _unclaim(self, node: Any, c: Cohort, idx: Idx, *, delete: bool, reason: str) -> None:
+        """A refused step: marked suppressed, or removed when the customer will retry."""
         keys = [(int(cid), int(v)) for cid, v in zip(c.ids[idx], c.visits[idx], strict=True)]
         base = and_(
             StepRow.journey_id == self.j.id,
@@ -389,7 +406,7 @@ class JourneyPass:
                 self.s.execute(delete_(StepRow).where(cond))
             else:
                 self.s.execute(
-                    update(StepRow).where(cond).values(outcome="suppressed", reason=CAPPED)
+                    update(StepRow).where(cond).values(outcome="suppressed", reason=reason)
                 )
 
     def _blocked(self, node: Any, c: Cohort, idx: Idx, why: str) -> Idx:
@@ -406,14 +423,22 @@ class JourneyPass:
             gone = idx[over]
             if len(gone):
                 self._claim(node, c, gone, "suppressed", why)
+                self._suppressed(node, c, gone, why)
                 self._stop(c, gone, "exited")
             return idx[:0]
-        if why != CAPPED:
+        if why not in (CAPPED, EXHAUSTED):  # those steps were claimed, then marked
             self._claim(node, c, idx, "suppressed", why)
+        self._suppressed(node, c, idx, why)
         if ob.action == "skip":
             return idx
         self._stop(c, idx, "exited")
         return idx[:0]
+
+    def _suppressed(self, node: Any, c: Cohort, idx: Idx, why: str) -> None:
+        """A message refused for good goes into the contact history, with its reason."""
+        if node.kind == "send_message" and len(idx):
+            b = self._batch(node, c, idx)
+            self.ports.messages.suppressed(self.s, b, channel=node.config.channel, reason=why)
 
 
 # ---- persistence -------------------------------------------------------------------

@@ -1,15 +1,18 @@
 """Where journey actions go: small protocols, and a recording channel behind them.
 
-Reach (messages) and Activity (benefits) implement :class:`MessageSink` and
-:class:`BenefitIssuer` later; until then :class:`RecordingChannel` writes each action
-to ``strategy_outbox`` under the unique step key (journey, version, node, customer,
-visit), inside the executor's transaction, so an action is recorded exactly once.
+:mod:`opsloop.strategy.sinks` implements them on Reach's outbox (messages, RM tasks,
+webhooks, suppressions into contact history) and Activity's ledger (benefits).
+:class:`RecordingChannel` writes each action to ``strategy_outbox`` instead — dry runs
+and tests that only look at decisions use it. Both write under the unique step key
+(journey, version, node, customer, visit), inside the executor's transaction, so an
+action is recorded exactly once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -34,6 +37,8 @@ class StepBatch:
     customer_ids: npt.NDArray[np.int64]
     visits: npt.NDArray[np.int64]
     at: dt.datetime
+    # per-customer values an action needs (an RM task's org_path and rm_id), aligned
+    columns: Mapping[str, npt.NDArray[Any]] = field(default_factory=dict)
 
 
 class MessageSink(Protocol):
@@ -41,11 +46,17 @@ class MessageSink(Protocol):
         self, session: Session, batch: StepBatch, *, channel: str, payload: dict[str, Any]
     ) -> None: ...
 
+    def suppressed(self, session: Session, batch: StepBatch, *, channel: str, reason: str) -> None:
+        """Record contacts the policy refused for good (contact history)."""
+        ...
+
 
 class BenefitIssuer(Protocol):
     def issue(
         self, session: Session, batch: StepBatch, *, benefit_id: str, payload: dict[str, Any]
-    ) -> None: ...
+    ) -> npt.NDArray[np.bool_]:
+        """Issue one unit per customer; True where issued, False where a cap refused."""
+        ...
 
 
 class ActionSink(Protocol):
@@ -64,10 +75,14 @@ class RecordingChannel:
     ) -> None:
         self._write(session, batch, "message", channel, payload)
 
+    def suppressed(self, session: Session, batch: StepBatch, *, channel: str, reason: str) -> None:
+        """Nothing more to write: ``strategy_steps`` already holds the outcome and reason."""
+
     def issue(
         self, session: Session, batch: StepBatch, *, benefit_id: str, payload: dict[str, Any]
-    ) -> None:
+    ) -> npt.NDArray[np.bool_]:
         self._write(session, batch, "benefit", None, {"benefit_id": benefit_id, **payload})
+        return np.ones(len(batch.customer_ids), dtype=bool)
 
     def record(
         self, session: Session, batch: StepBatch, *, kind: str, payload: dict[str, Any]

@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session
 
 from opsloop.access import audit
 from opsloop.access.principal import Principal
+from opsloop.activity import ledger
+from opsloop.activity.counters import Counters, RedisCounters, SqlCounters
 from opsloop.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from opsloop.store import Store
 from opsloop.strategy.cron import last_fire
@@ -38,6 +40,7 @@ from opsloop.strategy.policy import (
     SqlContactCounters,
 )
 from opsloop.strategy.ports import RecordingChannel
+from opsloop.strategy.sinks import LedgerIssuer, ReachSink
 from opsloop.warehouse import Warehouse
 
 TRANSITIONS: dict[str, tuple[set[str], str, str]] = {
@@ -232,13 +235,28 @@ def entry_audience(
     )
 
 
+def _counters(redis_url: str | None) -> ContactCounters:
+    return RedisContactCounters(redis_url) if redis_url else SqlContactCounters()
+
+
 def recording_ports(redis_url: str | None = None) -> Ports:
-    """The recording channel, with cap counters in Redis when the bank runs one."""
+    """The recording channel (dry runs, decision tests), cap counters in Redis if set."""
     rec = RecordingChannel()
-    counters: ContactCounters = (
-        RedisContactCounters(redis_url) if redis_url else SqlContactCounters()
+    return Ports(messages=rec, benefits=rec, actions=rec, counters=_counters(redis_url))
+
+
+def live_ports(redis_url: str | None = None) -> Ports:
+    """Reach's outbox and Activity's ledger; with Redis, the same counters Activity uses."""
+    reach = ReachSink()
+    benefit_counters: Counters = (
+        RedisCounters(redis_url, ledger.derived_counters) if redis_url else SqlCounters()
     )
-    return Ports(messages=rec, benefits=rec, actions=rec, counters=counters)
+    return Ports(
+        messages=reach,
+        benefits=LedgerIssuer(benefit_counters),
+        actions=reach,
+        counters=_counters(redis_url),
+    )
 
 
 def run_entry(
@@ -272,7 +290,7 @@ def run_entry(
         entry_node=entry_node,
         ids=ids,
         data=data,
-        ports=ports or recording_ports(),
+        ports=ports or live_ports(),
         ctx=RunContext(now=now, entry_key=entry_key, policy=policy),
     )
 
@@ -443,7 +461,7 @@ def launch(
         now=now,
         entry_key=f"launch-v{defn.version}",
         policy=policy,
-        ports=recording_ports(redis_url),
+        ports=live_ports(redis_url),
     )
     return info, result
 
@@ -493,7 +511,7 @@ def tick_journey(
             entry_key=f"cron:{fired.isoformat()}"[:64],
             policy=policy,
             entry_node=node.id,
-            ports=recording_ports(redis_url),
+            ports=live_ports(redis_url),
         )
         out[f"v{running.version}/{node.id}"] = {"entered": res.entered, "control": res.control}
     for v, defn in sorted(defs.items()):
@@ -501,7 +519,7 @@ def tick_journey(
             sessions=store.session,
             journey=defn,
             data=WarehouseData(wh, as_of=now, principal=principal),
-            ports=recording_ports(redis_url),
+            ports=live_ports(redis_url),
             ctx=RunContext(now=now, entry_key="tick", policy=policy),
         )
         for node_id, metrics in got.items():
@@ -593,7 +611,7 @@ def on_event(
                 policy=policy,
                 ids=ids,
                 entry_node=node.id,
-                ports=recording_ports(redis_url),
+                ports=live_ports(redis_url),
             )
             out[f"{defn.id}/{node.id}"] = res.entered
         waits = [
@@ -606,7 +624,7 @@ def on_event(
                 sessions=store.session,
                 journey=defn,
                 data=data,
-                ports=recording_ports(redis_url),
+                ports=live_ports(redis_url),
                 ctx=RunContext(now=at, entry_key="event", policy=policy),
                 customer_id=customer_id,
             )

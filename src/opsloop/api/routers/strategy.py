@@ -159,7 +159,7 @@ def enter(
         policy=service.load_policy(settings.home),
         ids=np.array(body.customer_ids, dtype=np.int64),
         entry_node=body.entry_node,
-        ports=service.recording_ports(settings.redis_url),
+        ports=service.live_ports(settings.redis_url),
     )
     return dataclasses.asdict(result)
 

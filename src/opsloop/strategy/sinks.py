@@ -1,0 +1,217 @@
+"""The ports wired to their owners: Reach's outbox and contact history, Activity's ledger.
+
+Why adapters here rather than calls to ``outbox.enqueue`` and ``ledger.issue``: the
+executor acts on a whole node's cohort inside the chunk's transaction. ``enqueue``
+builds an ORM row per message and ``ledger.issue`` opens its own transactions (which
+on SQLite would wait on the chunk's own write lock). So these write the same rows, with
+the same unique keys, through the chunk's session:
+
+* messages → ``reach_outbox`` under :func:`opsloop.reach.outbox.journey_key`
+  (journey, version, node, customer, visit), ``ON CONFLICT (key) DO NOTHING`` — a
+  replayed step enqueues nothing; Reach's dispatch workers claim and send the rows;
+* suppressed contacts → ``reach_contacts`` (kind ``suppressed``, the policy's reason);
+* RM tasks → the ``rm`` channel with the customer's ``org_path`` and ``rm_id`` (Reach's
+  task channel queues them); webhooks → the ``webhook`` channel with the node's URL;
+* benefits → ``activity_units`` + ``activity_ledger`` with the step key as the ledger's
+  idempotency key, every cap charged through Activity's own counters (a refused cap
+  refuses that customer only, and the executor applies the node's ``on_blocked``);
+* tags → still recorded in ``strategy_outbox`` (Insight's tag store has not landed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from opsloop.activity.benefits import BenefitDef
+from opsloop.activity.counters import (
+    Charge,
+    Counters,
+    ExhaustedError,
+    SqlCounters,
+    charges_for,
+)
+from opsloop.activity.models import BenefitRow, BenefitUnit, LedgerEntry
+from opsloop.errors import InvalidInputError
+from opsloop.reach.outbox import journey_key
+from opsloop.strategy import bulk
+from opsloop.strategy.ports import RecordingChannel, StepBatch
+
+OUTBOX = (
+    "key", "channel", "customer_id", "campaign", "payload", "status", "attempts",
+    "next_attempt_at", "cost", "created_at",
+)  # fmt: skip
+CONTACTS = ("customer_id", "campaign", "channel", "kind", "message_key", "reason", "at")
+
+
+def step_keys(batch: StepBatch) -> list[str]:
+    """The Reach/Activity key of every step of the batch (journey_key's format)."""
+    head = journey_key(batch.journey_id, batch.version, batch.node_id, 0, 0)[: -len(":0:0")]
+    return [
+        f"{head}:{c}:{v}"
+        for c, v in zip(batch.customer_ids.tolist(), batch.visits.tolist(), strict=True)
+    ]
+
+
+def _at(session: Session, at: dt.datetime) -> str | None:
+    return bulk.timestamps(
+        session, np.array([at.astimezone(dt.UTC).replace(tzinfo=None)], "datetime64[us]")
+    )[0]
+
+
+class ReachSink:
+    """MessageSink and ActionSink onto Reach's outbox (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.fallback = RecordingChannel()
+
+    def send(
+        self, session: Session, batch: StepBatch, *, channel: str, payload: dict[str, Any]
+    ) -> None:
+        body = {
+            **payload,
+            "journey_id": batch.journey_id,
+            "version": batch.version,
+            "node_id": batch.node_id,
+        }
+        self._enqueue(session, batch, channel, [orjson.dumps(body).decode()] * _n(batch))
+
+    def suppressed(self, session: Session, batch: StepBatch, *, channel: str, reason: str) -> None:
+        n = _n(batch)
+        if not n:
+            return
+        at = _at(session, batch.at)
+        rows = zip(
+            batch.customer_ids.tolist(), [batch.journey_id] * n, [channel] * n,
+            ["suppressed"] * n, step_keys(batch), [reason] * n, [at] * n, strict=True,
+        )  # fmt: skip
+        bulk.insert_many(session, "reach_contacts", CONTACTS, list(rows))
+
+    def record(
+        self, session: Session, batch: StepBatch, *, kind: str, payload: dict[str, Any]
+    ) -> None:
+        if kind == "rm_task":
+            org = batch.columns["org_path"]
+            rm = batch.columns["rm_id"]
+            task = {"script": payload["title"], "due": payload["due"]}
+            bodies = [
+                orjson.dumps({"org_path": o or "", "rm_id": r, **task}).decode()
+                for o, r in zip(org.tolist(), rm.tolist(), strict=True)
+            ]
+            self._enqueue(session, batch, "rm", bodies)
+        elif kind == "webhook":
+            body = orjson.dumps({"url": payload["url"], "journey_id": batch.journey_id}).decode()
+            self._enqueue(session, batch, "webhook", [body] * _n(batch))
+        else:
+            self.fallback.record(session, batch, kind=kind, payload=payload)
+
+    def _enqueue(self, session: Session, batch: StepBatch, channel: str, bodies: list[str]) -> None:
+        n = _n(batch)
+        if not n:
+            return
+        at = _at(session, batch.at)
+        rows = zip(
+            step_keys(batch), [channel] * n, batch.customer_ids.tolist(), [batch.journey_id] * n,
+            bodies, ["pending"] * n, [0] * n, [at] * n, [0.0] * n, [at] * n, strict=True,
+        )  # fmt: skip
+        bulk.insert_many(
+            session, "reach_outbox", OUTBOX, list(rows), on_conflict="ON CONFLICT (key) DO NOTHING"
+        )
+
+
+def _n(batch: StepBatch) -> int:
+    return len(batch.customer_ids)
+
+
+class LedgerIssuer:
+    """BenefitIssuer onto Activity's ledger, in the chunk's transaction.
+
+    The activity of a journey's units is ``journey:<journey id>``. With Activity's SQL
+    counters the charges roll back with the chunk; with its Redis counters a charge whose
+    chunk then fails stays counted (towards issuing less, as in Activity itself).
+    """
+
+    def __init__(self, counters: Counters | None = None) -> None:
+        self.counters: Counters = counters or SqlCounters()
+
+    def issue(
+        self, session: Session, batch: StepBatch, *, benefit_id: str, payload: dict[str, Any]
+    ) -> npt.NDArray[np.bool_]:
+        ok = np.zeros(_n(batch), dtype=bool)
+        if not len(ok):
+            return ok
+        row = session.get(BenefitRow, benefit_id)
+        if row is None:
+            raise InvalidInputError(f"unknown benefit {benefit_id!r}", where="config.benefit_id")
+        benefit = BenefitDef.model_validate(row.definition)
+        keys = step_keys(batch)
+        done = set(
+            session.scalars(select(LedgerEntry.idem_key).where(LedgerEntry.idem_key.in_(keys)))
+        )
+        activity = f"journey:{batch.journey_id}"[:64]
+        now = batch.at
+        day = now.date().isoformat()
+        for i, (cid, key) in enumerate(zip(batch.customer_ids.tolist(), keys, strict=True)):
+            if key in done:  # issued by an earlier, interrupted run of this step
+                ok[i] = True
+                continue
+            charges = charges_for(
+                benefit, activity_id=activity, customer_id=cid, day=day, activity_budget_cents=None
+            )
+            if not self._charge(session, charges):
+                continue
+            unit = BenefitUnit(
+                unit_id=uuid.uuid4().hex,
+                benefit_id=benefit.id,
+                kind=benefit.value.kind,
+                activity_id=activity,
+                customer_id=cid,
+                status="issued",
+                value_cents=benefit.unit_cost_cents,
+                threshold_cents=benefit.threshold_cents,
+                issued_at=now,
+                expires_at=benefit.validity.expires_at(now),
+            )
+            session.add(unit)
+            session.add(
+                LedgerEntry(
+                    unit_id=unit.unit_id,
+                    benefit_id=benefit.id,
+                    activity_id=activity,
+                    customer_id=cid,
+                    kind="issue",
+                    value_cents=unit.value_cents,
+                    issued_on=day,
+                    idem_key=key,
+                    at=now,
+                )
+            )
+            ok[i] = True
+        session.flush()
+        return ok
+
+    def _charge(self, session: Session, charges: list[Charge]) -> bool:
+        """All of one customer's charges or none (guarded SQL one by one, refunding on refusal)."""
+        if not self.counters.transactional:
+            try:
+                self.counters.charge(session, charges)
+            except ExhaustedError:
+                return False
+            return True
+        applied: list[Charge] = []
+        for c in charges:
+            try:
+                self.counters.charge(session, [c])
+            except ExhaustedError:
+                self.counters.refund(session, applied)
+                return False
+            if c.cap is not None:
+                applied.append(c)
+        return True
