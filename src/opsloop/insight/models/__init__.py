@@ -10,6 +10,7 @@ from opsloop.insight.models.tasks import TASKS, TrainReport, train
 
 # The store discovers tables through ``opsloop.<center>.models``: register segments' too.
 from opsloop.insight.segments import tables as _segment_tables  # noqa: F401
+from opsloop.insight.tags import tables as _tag_tables  # noqa: F401
 
 __all__ = [
     "TASKS",
