@@ -36,6 +36,7 @@ PERMISSIONS: dict[str, str] = {
     "warehouse:query": "raw read-only SQL on the warehouse (bank-wide principals only)",
     "collect:read": "list event sources (埋点数据源) and ingestion counters",
     "collect:admin": "create and revoke event sources and their write keys",
+    "system:metrics": "scrape Prometheus metrics at /metrics (the monitoring system's token)",
 }
 
 # Raw SQL cannot be filtered to a subtree, so these need a bank-wide, all-customer scope.
@@ -89,6 +90,11 @@ BUILTIN_ROLES: dict[str, RoleDef] = {
             "activity:approve",
             "risk:review",
             "analysis:read",
+        ),
+        _role(
+            "observer",
+            "monitoring system (监控): scrapes /metrics, sees no customer",
+            "system:metrics",
         ),
         _role(
             "analyst",

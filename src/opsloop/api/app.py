@@ -23,6 +23,7 @@ from opsloop.api.routers import (
     customers,
     health,
     monitor,
+    ops,
     reach,
     roles,
     segments,
@@ -34,6 +35,8 @@ from opsloop.api.routers import (
 from opsloop.collect.asgi import TrackingFastPath
 from opsloop.errors import OpsloopError
 from opsloop.logging import get_logger
+from opsloop.runtime.metrics import MetricsMiddleware
+from opsloop.runtime.profile import check_profile, migrates_on_open
 from opsloop.settings import Settings, get_settings
 from opsloop.store import Store
 from opsloop.warehouse import Warehouse
@@ -61,7 +64,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.ensure_home()
         install_log_redaction()
-        app.state.store = Store.open(settings.database_url)
+        check_profile(settings)  # production refuses SQLite, DuckDB files, no Redis
+        app.state.store = Store.open(settings.database_url, migrate=migrates_on_open(settings))
         app.state.warehouse = Warehouse.open(settings.warehouse)
         log.info("started", home=str(settings.home), warehouse=settings.warehouse)
         if on_ready is not None:
@@ -91,6 +95,7 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware)
     # Outermost: tracking calls (/v1/*, /sa) skip routing and middleware (collect/asgi.py).
     app.add_middleware(TrackingFastPath, max_body_bytes=access.max_body_bytes)
+    app.add_middleware(MetricsMiddleware)
 
     @app.exception_handler(OpsloopError)
     async def _opsloop_error(_request: Request, exc: OpsloopError) -> JSONResponse:
@@ -120,6 +125,7 @@ def create_app(
     ):
         app.include_router(router.router, prefix="/api/v1")
     # Tracking SDKs call the server root (/v1/track, /v1/batch, /sa) with write keys.
+    app.include_router(ops.router)  # /api/v1/ready and /metrics (Prometheus' usual path)
     app.include_router(collect.router)
     app.include_router(reach.links_router)  # short links /r/{token} sit at the root
     app.include_router(collect.admin_router, prefix="/api/v1")

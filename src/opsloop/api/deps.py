@@ -35,6 +35,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
     {
         ("GET", "/api/v1/health"),
+        ("GET", "/api/v1/ready"),
         ("POST", "/api/v1/auth/login"),
         ("GET", "/api/v1/auth/oidc/login"),
         ("GET", "/api/v1/auth/oidc/callback"),
