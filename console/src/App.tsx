@@ -1,0 +1,150 @@
+// The shell: sign-in gate, left navigation by center, scope badge, user menu, language.
+import { lazy, Suspense, useEffect, useState } from "react";
+import { Navigate, Route, Routes, useLocation, useNavigate } from "react-router-dom";
+import { App as AntApp, ConfigProvider, Dropdown, Layout, Menu, Segmented, Spin, Tag, Typography } from "antd";
+import {
+  ApartmentOutlined,
+  DashboardOutlined,
+  GiftOutlined,
+  LineChartOutlined,
+  SendOutlined,
+  TeamOutlined,
+  UserOutlined,
+} from "@ant-design/icons";
+import zhCN from "antd/locale/zh_CN";
+import enUS from "antd/locale/en_US";
+import { get, post, type Me } from "./api";
+import { useI18n } from "./i18n";
+import { Login } from "./pages/Login";
+import { Home } from "./pages/Home";
+import { scopeLabel } from "./scope";
+
+const Customers = lazy(() => import("./pages/Customers"));
+const CustomerProfile = lazy(() => import("./pages/CustomerProfile"));
+const Segments = lazy(() => import("./pages/Segments"));
+const Journeys = lazy(() => import("./pages/Journeys"));
+const Funnel = lazy(() => import("./pages/Funnel"));
+const Experiments = lazy(() => import("./pages/Experiments"));
+const Activities = lazy(() => import("./pages/Activities"));
+const Reach = lazy(() => import("./pages/Reach"));
+
+export function App() {
+  const { lang } = useI18n();
+  const [me, setMe] = useState<Me | null | undefined>(undefined);
+  useEffect(() => {
+    get<Me>("/api/v1/auth/me").then(setMe, () => setMe(null));
+  }, []);
+  return (
+    <ConfigProvider locale={lang === "en" ? enUS : zhCN} theme={{ token: { colorPrimary: "#c8102e" } }}>
+      <AntApp>
+        {me === undefined ? (
+          <Spin style={{ marginTop: 200, width: "100%" }} />
+        ) : me === null ? (
+          <Login onSignedIn={setMe} />
+        ) : (
+          <Shell me={me} onSignedOut={() => setMe(null)} />
+        )}
+      </AntApp>
+    </ConfigProvider>
+  );
+}
+
+function Shell({ me, onSignedOut }: { me: Me; onSignedOut: () => void }) {
+  const { t, lang, setLang } = useI18n();
+  const nav = useNavigate();
+  const loc = useLocation();
+  const items = [
+    { key: "/", icon: <DashboardOutlined />, label: t("首页") },
+    {
+      key: "insight",
+      icon: <TeamOutlined />,
+      label: t("客户洞察"),
+      children: [
+        { key: "/customers", label: t("客户查询") },
+        { key: "/segments", label: t("客群圈选") },
+      ],
+    },
+    {
+      key: "strategy",
+      icon: <ApartmentOutlined />,
+      label: t("策略中心"),
+      children: [{ key: "/journeys", label: t("策略画布") }],
+    },
+    { key: "/activities", icon: <GiftOutlined />, label: t("活动中心") },
+    { key: "/reach", icon: <SendOutlined />, label: t("触达中心") },
+    {
+      key: "monitor",
+      icon: <LineChartOutlined />,
+      label: t("运营监控"),
+      children: [
+        { key: "/monitor/funnel", label: t("漏斗分析") },
+        { key: "/monitor/experiments", label: t("实验结果") },
+      ],
+    },
+  ];
+  const signOut = async () => {
+    try {
+      await post("/api/v1/auth/logout");
+    } finally {
+      onSignedOut();
+      nav("/");
+    }
+  };
+  const selected = "/" + (loc.pathname.split("/")[1] ?? "");
+  const sel = selected === "/monitor" ? loc.pathname : selected;
+  return (
+    <Layout style={{ minHeight: "100vh" }}>
+      <Layout.Sider width={210} theme="light" style={{ borderRight: "1px solid #eee" }}>
+        <div style={{ padding: "16px 20px", fontWeight: 600, fontSize: 16 }}>opsloop · {t("运营工作台")}</div>
+        <Menu
+          mode="inline"
+          selectedKeys={[sel]}
+          defaultOpenKeys={["insight", "strategy", "monitor"]}
+          items={items}
+          onClick={(e) => nav(e.key)}
+          data-testid="nav"
+        />
+      </Layout.Sider>
+      <Layout>
+        <Layout.Header
+          style={{ background: "#fff", display: "flex", alignItems: "center", gap: 16, borderBottom: "1px solid #eee" }}
+        >
+          <div style={{ flex: 1 }} />
+          <Tag color="blue" data-testid="scope-badge">
+            {t("数据范围")}: {scopeLabel(me, t)}
+          </Tag>
+          <Segmented
+            size="small"
+            value={lang}
+            options={[
+              { label: "中文", value: "zh-CN" },
+              { label: "EN", value: "en" },
+            ]}
+            onChange={(v) => setLang(v as "zh-CN" | "en")}
+          />
+          <Dropdown menu={{ items: [{ key: "out", label: t("退出登录"), onClick: signOut }] }}>
+            <Typography.Link data-testid="user-menu">
+              <UserOutlined /> {me.id}
+            </Typography.Link>
+          </Dropdown>
+        </Layout.Header>
+        <Layout.Content style={{ padding: 20 }}>
+          <Suspense fallback={<Spin />}>
+            <Routes>
+              <Route path="/" element={<Home me={me} />} />
+              <Route path="/customers" element={<Customers />} />
+              <Route path="/customers/:id" element={<CustomerProfile />} />
+              <Route path="/segments" element={<Segments />} />
+              <Route path="/journeys" element={<Journeys />} />
+              <Route path="/monitor/funnel" element={<Funnel />} />
+              <Route path="/monitor/experiments" element={<Experiments />} />
+              <Route path="/activities" element={<Activities />} />
+              <Route path="/reach" element={<Reach />} />
+              <Route path="*" element={<Navigate to="/" replace />} />
+            </Routes>
+          </Suspense>
+        </Layout.Content>
+      </Layout>
+    </Layout>
+  );
+}

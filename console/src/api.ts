@@ -1,0 +1,73 @@
+// A thin fetch client for the opsloop API: session cookie + CSRF header on writes, and
+// errors turned into one readable line (the API names the field in `where`).
+
+export class ApiError extends Error {
+  constructor(
+    public status: number,
+    message: string,
+    public where: string | null = null,
+  ) {
+    super(message);
+  }
+}
+
+function csrf(): string {
+  const m = document.cookie.match(/(?:^|;\s*)opsloop_csrf=([^;]+)/);
+  return m ? decodeURIComponent(m[1]) : "";
+}
+
+/** Turn any API error body into a short sentence (FastAPI 422 lists, OpsloopError, ...). */
+export function describeError(status: number, body: unknown): { message: string; where: string | null } {
+  if (body && typeof body === "object" && "detail" in body) {
+    const b = body as { detail: unknown; where?: unknown };
+    const where = typeof b.where === "string" ? b.where : null;
+    if (typeof b.detail === "string") return { message: b.detail, where };
+    if (Array.isArray(b.detail)) {
+      const parts = b.detail.map((e: { loc?: unknown[]; msg?: string }) =>
+        `${(e.loc ?? []).join(".")}: ${e.msg ?? ""}`,
+      );
+      return { message: parts.join("; "), where };
+    }
+  }
+  return { message: `HTTP ${status}`, where: null };
+}
+
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { accept: "application/json" };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  if (method !== "GET") headers["x-csrf-token"] = csrf();
+  const resp = await fetch(path, {
+    method,
+    headers,
+    credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (resp.status === 204) return undefined as T;
+  const text = await resp.text();
+  let data: unknown = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!resp.ok) {
+    const { message, where } = describeError(resp.status, data);
+    throw new ApiError(resp.status, message, where);
+  }
+  return data as T;
+}
+
+export const get = <T,>(path: string) => api<T>("GET", path);
+export const post = <T,>(path: string, body?: unknown) => api<T>("POST", path, body ?? {});
+
+/** A missing endpoint (another center not landed yet) is a state to show, not a crash. */
+export const isMissing = (e: unknown) => e instanceof ApiError && (e.status === 404 || e.status === 405);
+
+export interface Me {
+  id: string;
+  kind: string;
+  org_path: string;
+  rm_id: string | null;
+  own_customers_only: boolean;
+  permissions: string[];
+}

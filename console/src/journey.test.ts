@@ -1,0 +1,47 @@
+import { describe, expect, it } from "vitest";
+import { branches, freshId, nodeOfError, toJourney, type FlowEdge, type FlowNode } from "./journey";
+
+const node = (id: string, kind: string, config = {}): FlowNode => ({ id, kind, config, position: { x: 0, y: 0 } });
+
+describe("branches", () => {
+  it("follows each kind's outputs from its config", () => {
+    expect(branches("condition", {})).toEqual(["yes", "no"]);
+    expect(branches("ab_split", { arms: [{ name: "a" }, { name: "b" }], holdout: 0.1 })).toEqual(["a", "b", "holdout"]);
+    expect(branches("ab_split", { arms: [{ name: "x" }], holdout: 0 })).toEqual(["x"]);
+    expect(branches("attribute_split", { cases: [{ branch: "f" }] })).toEqual(["f", "other"]);
+    expect(branches("send_message", {})).toEqual(["next"]);
+    expect(branches("exit", {})).toEqual([]);
+  });
+});
+
+describe("toJourney", () => {
+  it("drops the branch of single-output edges and keeps split branches", () => {
+    const nodes = [node("entry", "segment_entry"), node("rich", "condition"), node("sms", "send_message")];
+    const edges: FlowEdge[] = [
+      { source: "entry", target: "rich", branch: "next" },
+      { source: "rich", target: "sms", branch: "yes" },
+    ];
+    const doc = toJourney("j1", "J", nodes, edges);
+    expect(doc.edges).toEqual([{ from: "entry", to: "rich" }, { from: "rich", to: "sms", branch: "yes" }]);
+    expect((doc.nodes as unknown[]).length).toBe(3);
+  });
+});
+
+describe("nodeOfError", () => {
+  it("maps a JSON path to the node on the canvas", () => {
+    const nodes = [node("a", "segment_entry"), node("b", "wait")];
+    const edges: FlowEdge[] = [{ source: "a", target: "b", branch: "next" }];
+    expect(nodeOfError("nodes[1].config.delay.amount", nodes, edges)).toBe("b");
+    expect(nodeOfError("journey.edges[0].to", nodes, edges)).toBe("a");
+    expect(nodeOfError("name", nodes, edges)).toBeNull();
+    expect(nodeOfError("nodes[9]", nodes, edges)).toBeNull();
+  });
+});
+
+describe("freshId", () => {
+  it("never reuses an id on the canvas", () => {
+    expect(freshId("send_message", new Set())).toBe("send_message");
+    expect(freshId("send_message", new Set(["send_message", "send_message_2"]))).toBe("send_message_3");
+    expect(freshId("segment_entry", new Set(["x"]))).toBe("segment_entry");
+  });
+});

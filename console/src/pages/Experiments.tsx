@@ -1,0 +1,143 @@
+// Experiment read-out (实验结果): differences with CIs and the probability to beat control.
+import { useState } from "react";
+import { Button, Card, Form, Input, Select, Space, Table, Tag, Typography } from "antd";
+import { post } from "../api";
+import { Chart } from "../components/Chart";
+import { ErrorNote } from "../components/Missing";
+import { percent } from "../format";
+import { useI18n } from "../i18n";
+
+interface Estimate {
+  value: number | null;
+  se: number | null;
+  ci_low: number | null;
+  ci_high: number | null;
+}
+interface Arm {
+  arm: string;
+  n: number;
+  mean: Estimate;
+  vs_control: { difference: Estimate; relative: Estimate; p_value: number | null } | null;
+  bayesian: { chance_to_win: number | null; expected_loss: number | null } | null;
+}
+interface Result {
+  control: string;
+  exposures: [string, number][];
+  srm: { p_value: number | null; mismatch?: boolean };
+  metrics: { metric: string; kind: string; arms: Arm[] }[];
+}
+
+const fmt = (v: number | null | undefined, d = 4) => (v === null || v === undefined ? "—" : v.toFixed(d));
+
+export default function Experiments() {
+  const { t } = useI18n();
+  const [result, setResult] = useState<Result | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const run = async (v: { table: string; dataset: string; control: string; arm_column: string; metrics: string[]; kind: string }) => {
+    setError(null);
+    try {
+      setResult(
+        await post<Result>("/api/v1/experiments/results", {
+          table: v.table,
+          dataset: v.dataset || null,
+          control: v.control,
+          arm_column: v.arm_column || "arm",
+          metrics: v.metrics.map((column) => ({ column, kind: v.kind })),
+        }),
+      );
+    } catch (e) {
+      setError(e);
+    }
+  };
+  return (
+    <Card title={t("实验结果")}>
+      <Form layout="inline" onFinish={run} initialValues={{ arm_column: "segment", kind: "proportion", metrics: ["visit"], dataset: "hillstrom", table: "experiment", control: "No E-Mail" }}>
+        <Form.Item name="dataset" label="dataset">
+          <Input style={{ width: 120 }} />
+        </Form.Item>
+        <Form.Item name="table" label={t("实验表")} rules={[{ required: true }]}>
+          <Input style={{ width: 140 }} />
+        </Form.Item>
+        <Form.Item name="arm_column" label="arm">
+          <Input style={{ width: 100 }} />
+        </Form.Item>
+        <Form.Item name="control" label={t("对照组")} rules={[{ required: true }]}>
+          <Input style={{ width: 120 }} />
+        </Form.Item>
+        <Form.Item name="metrics" label={t("指标")}>
+          <Select mode="tags" style={{ width: 200 }} />
+        </Form.Item>
+        <Form.Item name="kind">
+          <Select style={{ width: 120 }} options={[{ value: "proportion" }, { value: "mean" }]} />
+        </Form.Item>
+        <Button type="primary" htmlType="submit" data-testid="experiment-run">
+          {t("运行")}
+        </Button>
+      </Form>
+      <div style={{ marginTop: 16 }}>
+        <ErrorNote error={error} />
+      </div>
+      {result && (
+        <>
+          <Space style={{ margin: "12px 0" }}>
+            {result.exposures.map(([arm, n]) => (
+              <Tag key={arm}>
+                {arm}: {n}
+              </Tag>
+            ))}
+            <Typography.Text type={result.srm.mismatch ? "danger" : "secondary"}>SRM p = {fmt(result.srm.p_value, 3)}</Typography.Text>
+          </Space>
+          {result.metrics.map((m) => {
+            const arms = m.arms.filter((a) => a.vs_control);
+            return (
+              <Card key={m.metric} size="small" title={`${m.metric} (${m.kind})`} style={{ marginBottom: 12 }}>
+                <Table<Arm>
+                  size="small"
+                  rowKey="arm"
+                  pagination={false}
+                  dataSource={m.arms}
+                  columns={[
+                    { title: "arm", dataIndex: "arm" },
+                    { title: "n", dataIndex: "n" },
+                    { title: "mean", render: (_, a) => fmt(a.mean.value) },
+                    { title: "Δ", render: (_, a) => fmt(a.vs_control?.difference.value) },
+                    { title: `${t("置信区间")} 95%`, render: (_, a) => (a.vs_control ? `[${fmt(a.vs_control.difference.ci_low)}, ${fmt(a.vs_control.difference.ci_high)}]` : "—") },
+                    { title: t("提升"), render: (_, a) => percent(a.vs_control?.relative.value) },
+                    { title: "p", render: (_, a) => fmt(a.vs_control?.p_value, 5) },
+                    { title: t("胜出概率"), render: (_, a) => percent(a.bayesian?.chance_to_win, 2) },
+                  ]}
+                />
+                {arms.length > 0 && (
+                  <Chart
+                    height={60 + 50 * arms.length}
+                    option={{
+                      tooltip: {},
+                      grid: { left: 120, right: 30, top: 10, bottom: 30 },
+                      yAxis: { type: "category", data: arms.map((a) => a.arm) },
+                      xAxis: { type: "value", scale: true },
+                      series: [
+                        {
+                          type: "bar",
+                          stack: "ci",
+                          itemStyle: { color: "transparent" },
+                          data: arms.map((a) => a.vs_control!.difference.ci_low ?? 0),
+                        },
+                        {
+                          type: "bar",
+                          stack: "ci",
+                          name: "95% CI",
+                          itemStyle: { color: "#1677ff" },
+                          data: arms.map((a) => (a.vs_control!.difference.ci_high ?? 0) - (a.vs_control!.difference.ci_low ?? 0)),
+                        },
+                      ],
+                    }}
+                  />
+                )}
+              </Card>
+            );
+          })}
+        </>
+      )}
+    </Card>
+  );
+}

@@ -1,0 +1,135 @@
+import { useEffect, useState } from "react";
+import { Card, Col, Row, Skeleton, Statistic, Typography } from "antd";
+import { ArrowDownOutlined, ArrowUpOutlined } from "@ant-design/icons";
+import { get, type Me } from "../api";
+import { Chart } from "../components/Chart";
+import { ErrorNote } from "../components/Missing";
+import { bigNumber, percent } from "../format";
+import { useI18n } from "../i18n";
+
+export interface MonthValue {
+  period: string;
+  value: number;
+  change?: number | null;
+  change_pct?: number | null;
+}
+
+export interface DashboardData {
+  as_of: string;
+  customers: number;
+  new_customers: number;
+  active_customers: number;
+  inactive_customers: number;
+  mau: MonthValue[];
+  aum: MonthValue[];
+  running_journeys: number;
+  running_activities: number;
+}
+
+export function Home({ me }: { me: Me }) {
+  const { t, lang } = useI18n();
+  const [data, setData] = useState<DashboardData | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => {
+    get<DashboardData>("/api/v1/dashboard").then(setData, setError);
+  }, [me.id]);
+  if (error) return <ErrorNote error={error} />;
+  if (!data) return <Skeleton active />;
+  const last = data.aum[data.aum.length - 1];
+  const pct = last?.change_pct ?? null;
+  const mauLast = data.mau[data.mau.length - 1]?.value ?? 0;
+  const mauPrev = data.mau.length > 1 ? data.mau[data.mau.length - 2].value : null;
+  const month = (p: string) => p.slice(0, 7);
+  return (
+    <div data-testid="home">
+      <Typography.Text type="secondary">as of {data.as_of}</Typography.Text>
+      <Row gutter={[16, 16]} style={{ marginTop: 8 }}>
+        <Col span={6}>
+          <Card>
+            <Statistic
+              title={t("资产规模")}
+              value={bigNumber(last?.value ?? 0, lang)}
+              data-testid="kpi-aum"
+            />
+            <Typography.Text type={pct !== null && pct < 0 ? "danger" : "success"}>
+              {pct !== null && pct < 0 ? <ArrowDownOutlined /> : <ArrowUpOutlined />} {t("较上月")} {percent(pct, 2)}
+            </Typography.Text>
+          </Card>
+        </Col>
+        <Col span={6}>
+          <Card>
+            <Statistic title={t("月活客户")} value={mauLast} data-testid="kpi-mau" />
+            <Typography.Text type="secondary">
+              {t("较上月")} {mauPrev ? percent(mauLast / mauPrev - 1) : "—"}
+            </Typography.Text>
+          </Card>
+        </Col>
+        <Col span={6}>
+          <Card>
+            <Statistic title={t("客户总数")} value={data.customers} data-testid="kpi-customers" />
+            <Typography.Text type="secondary">
+              {t("新增客户")} {data.new_customers}
+            </Typography.Text>
+          </Card>
+        </Col>
+        <Col span={6}>
+          <Card>
+            <Statistic title={t("运行中旅程")} value={data.running_journeys} />
+            <Typography.Text type="secondary">
+              {t("进行中活动")} {data.running_activities}
+            </Typography.Text>
+          </Card>
+        </Col>
+        <Col span={14}>
+          <Card title={t("资产规模趋势")}>
+            <Chart
+              testId="chart-aum"
+              option={{
+                tooltip: { trigger: "axis" },
+                grid: { left: 80, right: 20, top: 20, bottom: 30 },
+                xAxis: { type: "category", data: data.aum.map((r) => month(r.period)) },
+                yAxis: { type: "value", axisLabel: { formatter: (v: number) => bigNumber(v, lang) } },
+                series: [{ type: "line", smooth: true, areaStyle: {}, data: data.aum.map((r) => r.value), name: t("资产规模") }],
+              }}
+            />
+          </Card>
+        </Col>
+        <Col span={10}>
+          <Card title={t("客户构成")}>
+            <Chart
+              testId="chart-customers"
+              option={{
+                tooltip: { trigger: "axis" },
+                grid: { left: 60, right: 20, top: 20, bottom: 30 },
+                xAxis: { type: "category", data: [t("新增客户"), t("活跃客户"), t("流失客户")] },
+                yAxis: { type: "value" },
+                series: [
+                  {
+                    type: "bar",
+                    data: [data.new_customers, data.active_customers, data.inactive_customers],
+                    itemStyle: { color: "#c8102e" },
+                    label: { show: true, position: "top" },
+                  },
+                ],
+              }}
+            />
+          </Card>
+        </Col>
+        <Col span={24}>
+          <Card title={t("月活趋势")}>
+            <Chart
+              height={240}
+              option={{
+                tooltip: { trigger: "axis" },
+                grid: { left: 60, right: 20, top: 20, bottom: 30 },
+                xAxis: { type: "category", data: data.mau.map((r) => month(r.period)) },
+                yAxis: { type: "value" },
+                series: [{ type: "bar", data: data.mau.map((r) => r.value), name: t("月活客户") }],
+              }}
+            />
+          </Card>
+        </Col>
+      </Row>
+    </div>
+  );
+}

@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+import { attribute, behaviour, group, toDocument, txn, update, type Node } from "./segment";
+
+describe("toDocument", () => {
+  it("turns a nested tree into the documented segment JSON", () => {
+    const tree = group("and", [
+      attribute("kyc_risk_level", ">=", "3"),
+      group("or", [attribute("city", "in", ["北京", "上海"]), { ...behaviour(), event: "fund_detail_view", count: 3, last_days: 7 } as Node]),
+    ]);
+    expect(toDocument("潜客", tree)).toEqual({
+      name: "潜客",
+      root: {
+        kind: "and",
+        children: [
+          { kind: "attribute", field: "kyc_risk_level", op: ">=", value: 3 },
+          {
+            kind: "or",
+            children: [
+              { kind: "attribute", field: "city", op: "in", value: ["北京", "上海"] },
+              { kind: "behaviour", step: { event: "fund_detail_view" }, op: ">=", count: 3, last_days: 7 },
+            ],
+          },
+        ],
+      },
+    });
+  });
+
+  it("skips unfinished conditions and empty groups instead of sending invalid JSON", () => {
+    const tree = group("and", [attribute("kyc_risk_level", ">=", null), group("or", []), txn()]);
+    expect(toDocument("x", tree)).toBeNull();
+    const half = group("and", [attribute("income_monthly", ">", "abc"), attribute("dnd", "=", "false")]);
+    expect(toDocument("x", half)?.root).toEqual({ kind: "and", children: [{ kind: "attribute", field: "dnd", op: "=", value: false }] });
+  });
+
+  it("needs exactly two values for between and none for is_null", () => {
+    expect(toDocument("x", attribute("opened_on", "between", ["2024-01-01"]))).toBeNull();
+    expect(toDocument("x", attribute("rm_id", "is_null", "ignored"))?.root).toEqual({ kind: "attribute", field: "rm_id", op: "is_null" });
+  });
+});
+
+describe("update", () => {
+  it("deletes and replaces nodes deep in the tree without touching siblings", () => {
+    const a = attribute("city", "=", "北京");
+    const b = attribute("gender", "=", "F");
+    const inner = group("or", [a, b]);
+    const root = group("and", [inner]);
+    const deleted = update(root, a.id, () => null);
+    expect(toDocument("x", deleted)?.root).toEqual({
+      kind: "and",
+      children: [{ kind: "or", children: [{ kind: "attribute", field: "gender", op: "=", value: "F" }] }],
+    });
+    expect(toDocument("x", root)).not.toEqual(toDocument("x", deleted));
+  });
+});
