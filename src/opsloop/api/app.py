@@ -14,6 +14,7 @@ from opsloop import __version__
 from opsloop.access.config import AccessSettings
 from opsloop.access.ratelimit import make_rate_limiter
 from opsloop.access.redact import install_log_redaction
+from opsloop.api.console import ConsoleMiddleware
 from opsloop.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from opsloop.api.routers import (
     activity,
@@ -21,6 +22,7 @@ from opsloop.api.routers import (
     auth,
     collect,
     customers,
+    dashboard,
     health,
     monitor,
     ops,
@@ -91,6 +93,7 @@ def create_app(
     app.state.rate_limiter = make_rate_limiter(
         settings.redis_url, per_minute=access.rate_per_minute, burst=access.rate_burst
     )
+    app.add_middleware(ConsoleMiddleware)  # innermost: console files get security headers
     app.add_middleware(BodyLimitMiddleware, max_bytes=access.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     # Outermost: tracking calls (/v1/*, /sa) skip routing and middleware (collect/asgi.py).
@@ -116,6 +119,7 @@ def create_app(
         tokens,
         audit,
         customers,
+        dashboard,
         segments,
         warehouse,
         monitor,
