@@ -489,7 +489,7 @@ STATE_COLUMNS = (
 
 
 def _insert_states(
-    s: Session, j: JourneyDefinition, c: Cohort, entry_key: str, now: dt.datetime
+    s: Session, j: JourneyDefinition, c: Cohort, entry_key: str | list[str], now: dt.datetime
 ) -> None:
     """The resting place of every customer of the cohort, one driver-level executemany."""
     n = len(c.ids)
@@ -497,8 +497,9 @@ def _insert_states(
         return
     at = bulk.timestamps(s, np.array([_ts(now)]))[0]
     status = np.where(c.status == "", "done", c.status).tolist()
+    keys = [entry_key] * n if isinstance(entry_key, str) else entry_key
     rows = zip(
-        [j.id] * n, [j.version] * n, c.ids.tolist(), c.visits.tolist(), [entry_key] * n,
+        [j.id] * n, [j.version] * n, c.ids.tolist(), c.visits.tolist(), keys,
         c.node.tolist(), status, c.arm.tolist(), bulk.timestamps(s, c.since), [at] * n,
         bulk.timestamps(s, c.due), bulk.timestamps(s, c.deadline), strict=True,
     )  # fmt: skip
@@ -521,10 +522,15 @@ def _nested(stats: Counter[tuple[str, str]]) -> dict[str, dict[str, int]]:
     return out
 
 
-def _previous(session: Session, j: JourneyDefinition, entry_key: str) -> dict[str, Ids]:
-    """Customers of this journey by what the re-entry rule needs to know."""
+def _previous(
+    session: Session, j: JourneyDefinition, entry_key: str, ids: Ids | None = None
+) -> dict[str, Ids]:
+    """Customers of this journey by what the re-entry rule needs to know.
+
+    ``ids`` (a real-time micro-batch) limits the look-up to those customers.
+    """
     s = CustomerState
-    rows = session.execute(
+    query = (
         select(
             s.customer_id,
             func.max(s.visit),
@@ -534,7 +540,11 @@ def _previous(session: Session, j: JourneyDefinition, entry_key: str) -> dict[st
         )
         .where(s.journey_id == j.id)
         .group_by(s.customer_id)
-    ).all()
+        .order_by(s.customer_id)
+    )
+    if ids is not None:
+        query = query.where(s.customer_id.in_(ids.tolist()))
+    rows = session.execute(query).all()
     if not rows:
         z = np.zeros(0, dtype=np.int64)
         return {
@@ -564,15 +574,22 @@ def enter(
     ports: Ports,
     ctx: RunContext,
     chunk: int = 100_000,
+    entry_keys: list[str] | None = None,
 ) -> EntryResult:
     """Enter ``ids`` at ``entry_node`` and run them to their first wait, in chunks.
 
     ``sessions()`` opens one transaction (``store.session``); each chunk commits alone.
     Rerunning with the same ``ctx.entry_key`` enters only the customers not yet entered.
+    ``entry_keys`` (aligned with ``ids``; a real-time micro-batch: one event's message
+    id per customer) replaces ``ctx.entry_key`` per customer.
     """
-    ids = np.unique(ids.astype(np.int64))
+    ids, first = np.unique(ids.astype(np.int64), return_index=True)
+    keys = None if entry_keys is None else np.array(entry_keys, dtype=object)[first]
     with sessions() as s:
-        prev = _previous(s, journey, ctx.entry_key)
+        small = ids if keys is not None or len(ids) <= 1000 else None
+        prev = _previous(s, journey, ctx.entry_key, small)
+        if keys is not None and len(prev["ids"]):
+            prev["same"] = _same_keys(s, journey, prev["ids"], ids, keys)
     pos = np.searchsorted(prev["ids"], ids) if len(prev["ids"]) else np.zeros(len(ids), np.intp)
     pos = np.clip(pos, 0, max(len(prev["ids"]) - 1, 0))
     known = (prev["ids"][pos] == ids) if len(prev["ids"]) else np.zeros(len(ids), dtype=bool)
@@ -591,19 +608,38 @@ def enter(
             allowed |= known & not_same & idle & old
     skipped = int((~allowed).sum())
     ids, visit = ids[allowed], visit[allowed]
+    keys = None if keys is None else keys[allowed]
     gc = ctx.policy.global_control
     control = in_hash_share(ids, gc.salt, gc.share)
     total: Counter[tuple[str, str]] = Counter()
     for start in range(0, len(ids), chunk):
         part = slice(start, start + chunk)
         with sessions() as s:
+            key: str | list[str] = ctx.entry_key if keys is None else keys[part].tolist()
             stats = _enter_chunk(
-                s, journey, entry_node, ids[part], visit[part], control[part], data, ports, ctx
+                s, journey, entry_node, ids[part], visit[part], control[part], data, ports, ctx, key
             )
         total += stats
     return EntryResult(
         len(allowed), int((~control).sum()), int(control.sum()), skipped, _nested(total)
     )
+
+
+def _same_keys(
+    session: Session, j: JourneyDefinition, known: Ids, ids: Ids, keys: npt.NDArray[np.object_]
+) -> Ids:
+    """Per customer of ``known``: 1 when they already entered under their own entry key."""
+    st = CustomerState
+    rows = session.execute(
+        select(st.customer_id, st.entry_key).where(
+            st.journey_id == j.id,
+            st.customer_id.in_(ids.tolist()),
+            st.entry_key.in_(sorted(set(keys.tolist()))),
+        )
+    ).all()
+    pairs = {(int(c), str(k)) for c, k in rows}
+    mine = dict(zip(ids.tolist(), keys.tolist(), strict=True))
+    return np.array([int((int(c), mine.get(int(c))) in pairs) for c in known], dtype=np.int64)
 
 
 def _cohort(ids: Ids, visits: npt.NDArray[np.int64], now: np.datetime64) -> Cohort:
@@ -628,6 +664,7 @@ def _enter_chunk(
     data: CustomerData,
     ports: Ports,
     ctx: RunContext,
+    entry_key: str | list[str],
 ) -> Counter[tuple[str, str]]:
     jp = JourneyPass(journey, data=data, ports=ports, ctx=ctx, session=s)
     c = _cohort(ids, visits, jp.now)
@@ -635,7 +672,7 @@ def _enter_chunk(
     c.status[control] = "control"
     jp.stats[(entry_node, "control")] += int(control.sum())
     jp.run(c, {entry_node: np.flatnonzero(~control)}, resumed=False)
-    _insert_states(s, journey, c, ctx.entry_key, ctx.now)
+    _insert_states(s, journey, c, entry_key, ctx.now)
     add_stats(s, journey, jp.stats)
     return jp.stats
 
@@ -649,10 +686,12 @@ def tick(
     ctx: RunContext,
     chunk: int = 100_000,
     customer_id: int | None = None,
+    customer_ids: Ids | None = None,
 ) -> dict[str, dict[str, int]]:
     """Resume every waiting visit whose timer is due (and every event wait, to check it).
 
-    ``customer_id`` limits it to one customer: the real-time path, a batch of one.
+    ``customer_id`` / ``customer_ids`` limit it to those customers: the real-time path
+    (one event, or a micro-batch of the event stream).
     """
     event_nodes = [n.id for n in journey.nodes if n.kind == "wait_event"]
     total: Counter[tuple[str, str]] = Counter()
@@ -679,6 +718,8 @@ def tick(
             )
             if customer_id is not None:
                 query = query.where(st.customer_id == customer_id)
+            if customer_ids is not None:
+                query = query.where(st.customer_id.in_(customer_ids.tolist()))
             rows = s.execute(query).all()
             if not rows:
                 break
