@@ -17,7 +17,7 @@ from opsloop.errors import InvalidInputError
 from opsloop.settings import get_settings
 from opsloop.strategy.journey import JourneyValidationError, validate_journey
 
-app = typer.Typer(help="Journeys (营销旅程): validate and dry-run.", no_args_is_help=True)
+app = typer.Typer(help="Journeys (营销旅程): validate, dry-run and run.", no_args_is_help=True)
 
 
 class OutFormat(StrEnum):
@@ -97,3 +97,70 @@ def dry_run_cmd(
     for node, metrics in forecast.nodes.items():
         shown = ", ".join(f"{k}={v:,}" for k, v in metrics.items())
         console.print(f"  {node}: {shown}")
+
+
+@app.command("run")
+def run_cmd(
+    tick_every: Annotated[float, typer.Option(help="seconds between timer sweeps")] = 1.0,
+    batch: Annotated[int, typer.Option(help="events per micro-batch, at most")] = 1000,
+) -> None:
+    """Run journeys: consume the event stream, fire due timers and recurring entries.
+
+    Runs until SIGTERM or Ctrl-C, then finishes the batch in hand. One runner per
+    store (a second exits with status 3). Without Redis the event log belongs to one
+    process: run journeys inside ``opsloop serve`` (OPSLOOP_JOURNEY_RUNNER=1) then.
+    """
+    import signal
+    import threading
+
+    from opsloop.collect.log import EventLog, EventStream, LogLockedError
+    from opsloop.store import Store
+    from opsloop.strategy.runner import JourneyRunner, RunnerBusyError
+    from opsloop.warehouse import Warehouse
+
+    settings = get_settings()
+    settings.ensure_home()
+    stream: EventStream
+    if settings.redis_url:
+        from opsloop.collect.redis_stream import RedisStream
+
+        stream = RedisStream(settings.redis_url)
+    else:
+        try:
+            stream = EventLog(settings.home / "events")
+        except LogLockedError as exc:
+            raise InvalidInputError(
+                f"{exc}: the server holds the event log; start it with "
+                "OPSLOOP_JOURNEY_RUNNER=1 or use Redis (OPSLOOP_REDIS_URL)",
+                where="events",
+            ) from None
+    store = Store.open(settings.database_url)
+    wh = Warehouse.open(settings.warehouse)
+    runner = JourneyRunner(
+        store=store,
+        wh=wh,
+        stream=stream,
+        principal=LOCAL_OPERATOR,
+        home=settings.home,
+        redis_url=settings.redis_url,
+        tick_every=tick_every,
+        batch=batch,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        try:
+            runner.start()
+        except RunnerBusyError as exc:
+            console.print(f"[red]{exc.message}[/red]")
+            raise typer.Exit(3) from None
+        console.print("journey runner started", highlight=False)
+        while not stop.wait(0.5):
+            pass
+        runner.stop()
+        console.print(f"journey runner stopped after {runner.batches} batches", highlight=False)
+    finally:
+        stream.close()
+        wh.close()
+        store.engine.dispose()

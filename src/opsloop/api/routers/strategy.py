@@ -1,21 +1,68 @@
-"""Strategy center (策略中心): journeys — validate, save, approve, launch, run, measure."""
+"""Strategy center (策略中心): journeys — validate, save, approve, launch, run, measure.
+
+With ``OPSLOOP_JOURNEY_RUNNER=1`` the server also runs the journey runner (stream
+consumer and timer clock, :mod:`opsloop.strategy.runner`) on its own event log: the
+embedded log has one process, so this is how journeys react in real time without Redis.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, FastAPI, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from opsloop.access.principal import Principal
+from opsloop.access.principal import LOCAL_OPERATOR, Principal
 from opsloop.api.deps import SettingsDep, StoreDep, WarehouseDep, require
 from opsloop.strategy import service
 from opsloop.strategy.journey import validate_journey
 
-router = APIRouter(tags=["strategy"])
+RUNNER_ENV = "OPSLOOP_JOURNEY_RUNNER"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start the in-server journey runner once the collector's log is open (opt-in)."""
+    from opsloop.strategy.runner import JourneyRunner
+
+    runner: JourneyRunner | None = None
+    task: asyncio.Task[None] | None = None
+
+    async def start() -> None:
+        nonlocal runner
+        while getattr(app.state, "collector", None) is None:  # opened by a later lifespan
+            await asyncio.sleep(0.05)
+        settings = app.state.settings
+        runner = JourneyRunner(
+            store=app.state.store,
+            wh=app.state.warehouse,
+            stream=app.state.collector.log,
+            principal=LOCAL_OPERATOR,
+            home=settings.home,
+            redis_url=settings.redis_url,
+        )
+        await asyncio.to_thread(runner.start)
+        app.state.journey_runner = runner
+
+    if os.environ.get(RUNNER_ENV) == "1":
+        task = asyncio.create_task(start())
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+        if runner is not None:
+            await asyncio.to_thread(runner.stop)
+
+
+router = APIRouter(tags=["strategy"], lifespan=lifespan)
 Maker = Annotated[Principal, require("journey:submit")]
 Checker = Annotated[Principal, require("journey:approve")]
 Reader = Annotated[Principal, require("analysis:read")]
