@@ -17,6 +17,7 @@ from opsloop.cli import generate as generate_cli
 from opsloop.cli import journey as journey_cli
 from opsloop.cli import load as load_cli
 from opsloop.cli import model as model_cli
+from opsloop.cli import monitor as monitor_cli
 from opsloop.cli import segment as segment_cli
 from opsloop.cli.output import Format, console, print_arrow
 from opsloop.cli.server_link import find_server
@@ -38,6 +39,7 @@ app.add_typer(segment_cli.app, name="segment")
 app.add_typer(journey_cli.app, name="journey")
 app.command("analyze")(analyze_cli.command)
 app.add_typer(model_cli.app, name="model")
+app.add_typer(monitor_cli.app, name="monitor")
 access_cli.register(app)  # user, token, audit, security
 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table | csv | json")]
