@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import numpy as np
 import orjson
 
 from opsloop.reach import signing
@@ -98,3 +99,14 @@ def running(gw: Gateway) -> Iterator[Gateway]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def sustained_rate(arrivals: list[float]) -> float:
+    """Messages per second as the least-squares slope of arrival index over time.
+
+    Using every arrival, not just the first and last, so one request delayed by a
+    busy machine at either end does not decide the figure.
+    """
+    t = np.sort(np.asarray(arrivals, dtype=float))
+    slope = np.polyfit(t - t[0], np.arange(len(t), dtype=float), 1)[0]
+    return float(slope)

@@ -76,14 +76,7 @@ class Dispatcher:
             return SendResult("retry", error=f"adapter error: {exc!r}")
 
     def _result(self, c: Claimed, r: SendResult, now: datetime) -> Result:
-        if r.outcome == "retry" and self.policy.exhausted(c.message.attempt):
-            return Result(c.id, c.token, "dead", error=f"gave up after retries: {r.error}")
-        if r.outcome == "retry":
-            wait = self.policy.delay(c.message.attempt, self.rng, r.retry_after)
-            return Result(
-                c.id, c.token, "retry", error=r.error, next_attempt_at=now + timedelta(seconds=wait)
-            )
-        return Result(c.id, c.token, r.outcome, r.error, r.provider_id, r.cost)
+        return shape(self.policy, self.rng, c, r, now)
 
     def run(self, stop: threading.Event, *, idle: float = 0.05) -> int:
         """Loop until ``stop`` is set; sleeps ``idle`` seconds when nothing is due."""
@@ -99,3 +92,17 @@ class Dispatcher:
         self.pool.shutdown(wait=True)
         for ch in self.channels.values():
             ch.close()
+
+
+def shape(
+    policy: RetryPolicy, rng: random.Random, c: Claimed, r: SendResult, now: datetime
+) -> Result:
+    """A send result as an outbox result: retry with backoff, or dead once exhausted."""
+    if r.outcome == "retry" and policy.exhausted(c.message.attempt):
+        return Result(c.id, c.token, "dead", error=f"gave up after retries: {r.error}")
+    if r.outcome == "retry":
+        wait = policy.delay(c.message.attempt, rng, r.retry_after)
+        return Result(
+            c.id, c.token, "retry", error=r.error, next_attempt_at=now + timedelta(seconds=wait)
+        )
+    return Result(c.id, c.token, r.outcome, r.error, r.provider_id, r.cost)
