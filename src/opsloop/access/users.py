@@ -160,6 +160,9 @@ def update_user(
         check_policy(body.password, username=user.username)
         user.password_hash = hash_password(body.password)
     session.flush()
+    from opsloop.access.credentials import forget_tokens  # credentials imports this module
+
+    forget_tokens()  # roles, scope or activity changed: re-verify this user's tokens
     out = public(session, user)
     after = out.model_dump(mode="json") | {"password_changed": body.password is not None}
     audit.record(

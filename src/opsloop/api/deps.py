@@ -18,7 +18,12 @@ from fastapi.routing import iter_route_contexts
 
 from opsloop.access import audit
 from opsloop.access.config import AccessSettings
-from opsloop.access.credentials import session_principal, token_principal
+from opsloop.access.credentials import (
+    cached_token_principal,
+    remember_token,
+    session_principal,
+    token_principal,
+)
 from opsloop.access.principal import LOCAL_OPERATOR, Principal
 from opsloop.access.ratelimit import RateLimiter
 from opsloop.settings import Settings
@@ -95,9 +100,16 @@ def _resolve(request: Request, store: Store) -> Principal | None:
     local: str = request.app.state.local_token
     if token and hmac.compare_digest(token.encode(), local.encode()):
         return LOCAL_OPERATOR
+    if token:
+        cached = cached_token_principal(token)
+        if cached is not None:
+            return cached
     with store.session() as s:
         if token:
-            return token_principal(session=s, token=token)
+            principal = token_principal(session=s, token=token)
+            if principal is not None:
+                remember_token(token, principal)
+            return principal
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
             return session_principal(
