@@ -101,6 +101,12 @@ def test_damage_in_a_sealed_segment_is_an_error(tmp_path: Path) -> None:
     data = bytearray(segs[0].read_bytes())
     data[10] ^= 0xFF
     segs[0].write_bytes(bytes(data))
+    # Open trusts the sealed segment's checkpoint (it does not decode sealed segments);
+    # the damage is refused when the segment is read, never skipped silently.
+    with EventLog(tmp_path) as log, pytest.raises(LogCorruptError):
+        log.read(0, 10)
+    # Without its checkpoint the segment is decoded on open, and the open refuses.
+    segs[0].with_suffix(".ids").unlink()
     with pytest.raises(LogCorruptError):
         EventLog(tmp_path)
 

@@ -11,6 +11,7 @@ On disk (``OPSLOOP_HOME/events``)::
 
     00000000000000000000.log   records 0..n-1     (file name = first record's offset)
     00000000000001048576.log   records n..
+    00000000000000000000.ids   sidecar of a sealed segment: its message ids (checkpoint)
     offsets/<consumer>         next offset to deliver to that consumer
     LOCK                       held (``flock``) by the one process that writes the log
 
@@ -24,10 +25,20 @@ A record is framed ``u32 length | u32 crc32(body) | body`` with
 (short header, short body, bad CRC, zero fill) is cut off when the log is opened; only
 the last segment may have one, damage anywhere else is an error (never silently lost).
 
-Idempotency: the set of message ids is rebuilt from the log on open, so a retried
-message id is stored once across restarts. A duplicate that arrives while the original
-is still in flight waits for the original's ``fsync``: "acknowledged" always means
+Idempotency window: a retried message id is stored once, across restarts, if its
+original was stored within ``dedupe_window_s`` (7 days) and is among the last
+``max_ids`` (20 M) ids. Ids are remembered per segment and forgotten a whole sealed
+segment at a time (memory stays bounded however long the server runs); a retry of a
+forgotten id is stored again in the log, and the warehouse, which appends idempotently
+on ``message_id``, still holds it once. A duplicate that arrives while the original is
+still in flight waits for the original's ``fsync``: "acknowledged" always means
 "on disk".
+
+Checkpoint: sealing a segment writes ``<segment>.ids`` (count, size, seal time, ids;
+framed with length + CRC, written via tmp + fsync + rename). Opening reads sidecars of
+segments sealed within the window, skips older ones, and decodes only the active
+segment (at most ``segment_bytes``) — never the whole log. A missing or damaged sidecar
+is rebuilt by scanning that one segment.
 """
 
 from __future__ import annotations
@@ -39,15 +50,21 @@ import struct
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import orjson
+
 HEADER = struct.Struct("<II")
 ID_LEN = struct.Struct("<H")
 SUFFIX = ".log"
+INDEX_SUFFIX = ".ids"
+DEDUPE_WINDOW_S = 7 * 24 * 3600.0  # Segment's dedupe window is 24 h; ours is a week
+MAX_IDS = 20_000_000  # ~2 GB at most of remembered ids, whichever limit comes first
 MAX_ID_BYTES = 1024
 MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
 
@@ -177,8 +194,12 @@ class EventLog:
         linger_s: float = 0.0,
         max_batch_bytes: int = 8 * 1024 * 1024,
         fsync: bool = True,
+        dedupe_window_s: float = DEDUPE_WINDOW_S,
+        max_ids: int = MAX_IDS,
     ) -> None:
         self.directory = directory
+        self.dedupe_window_s = dedupe_window_s
+        self.max_ids = max_ids
         self.segment_bytes = segment_bytes
         self.linger_s = linger_s
         self.max_batch_bytes = max_batch_bytes
@@ -190,7 +211,10 @@ class EventLog:
         self._wake = threading.Condition(self._lock)
         self._durable = threading.Condition(threading.Lock())
         self._queue: list[_Pending] = []
-        self._ids: set[str] = set()
+        self._ids: set[str] = set()  # ids inside the dedupe window
+        self._active_ids: list[str] = []  # ids of the segment being written
+        self._sealed_ids: deque[tuple[float, list[str]]] = deque()  # (sealed at, ids)
+        self.segments_scanned = 0  # segment files decoded on open (the rest: sidecars)
         self._inflight: dict[str, Future[AppendResult]] = {}
         self._closed = False
         self._failed: BaseException | None = None
@@ -211,25 +235,58 @@ class EventLog:
         files = sorted(p for p in self.directory.iterdir() if p.name.endswith(SUFFIX))
         segments: list[_Segment] = []
         expected = 0
+        now = time.time()
         for i, path in enumerate(files):
             base = int(path.name.removesuffix(SUFFIX))
             if base != expected:
                 raise LogCorruptError(f"{path.name}: starts at {base}, expected {expected}")
-            data = path.read_bytes()
-            records, end = scan(data)
-            if end != len(data):
-                if i != len(files) - 1:
-                    raise LogCorruptError(f"{path.name}: damaged record at byte {end}")
-                self.truncated_bytes += len(data) - end
-                with path.open("r+b") as f:
-                    f.truncate(end)
-                    os.fsync(f.fileno())
-            self._ids.update(mid for mid, _ in records)
-            segments.append(_Segment(base, path, len(records), end))
-            expected = base + len(records)
+            last = i == len(files) - 1
+            index = None if last else _read_index(path)
+            if index is not None and index.size == path.stat().st_size:
+                count, end, ids, sealed_at = index.count, index.size, index.ids, index.sealed_at
+            else:  # the active segment, or a sealed one without a usable sidecar
+                data = path.read_bytes()
+                self.segments_scanned += 1
+                records, end = scan(data)
+                if end != len(data):
+                    if not last:
+                        raise LogCorruptError(f"{path.name}: damaged record at byte {end}")
+                    self.truncated_bytes += len(data) - end
+                    with path.open("r+b") as f:
+                        f.truncate(end)
+                        os.fsync(f.fileno())
+                count, ids, sealed_at = len(records), [mid for mid, _ in records], now
+                if not last:
+                    _write_index(path, _Index(count, end, path.stat().st_mtime, ids))
+                    sealed_at = path.stat().st_mtime
+            if last:
+                self._active_ids = ids
+            elif now - sealed_at <= self.dedupe_window_s:
+                self._sealed_ids.append((sealed_at, ids))
+            segments.append(_Segment(base, path, count, end))
+            expected = base + count
+        for _, ids in self._sealed_ids:
+            self._ids.update(ids)
+        self._ids.update(self._active_ids)
+        self._forget_old(now)
         if not segments:
             segments.append(self._new_segment(0))
         return segments
+
+    def _forget_old(self, now: float) -> None:
+        """Drop the ids of whole sealed segments past the window or over ``max_ids``.
+
+        Called with ``_lock`` held (or before the writer starts)."""
+        while self._sealed_ids and (
+            now - self._sealed_ids[0][0] > self.dedupe_window_s or len(self._ids) > self.max_ids
+        ):
+            _, ids = self._sealed_ids.popleft()
+            self._ids.difference_update(ids)
+
+    @property
+    def remembered_ids(self) -> int:
+        """How many message ids the log would refuse as duplicates right now."""
+        return len(self._ids)
 
     def _new_segment(self, base: int) -> _Segment:
         path = self.directory / f"{base:020d}{SUFFIX}"
@@ -378,6 +435,7 @@ class EventLog:
             for p, _ in results:
                 for mid, _pl in p.items:
                     self._inflight.pop(mid, None)
+                    self._active_ids.append(mid)
         # Duplicates of in-flight originals were queued after them: the originals are in
         # this batch or an earlier one, so they are durable now too.
         for p, offsets in results:
@@ -386,11 +444,20 @@ class EventLog:
             self._roll()
 
     def _roll(self) -> None:
+        """Seal the segment: its sidecar index lets the next open skip decoding it."""
         self._file.close()
+        sealed = self._segments[-1]
+        now = time.time()
+        with self._lock:
+            ids, self._active_ids = self._active_ids, []
+        _write_index(sealed.path, _Index(sealed.count, sealed.size, now, ids))
         seg = self._new_segment(self.end_offset)
         with self._durable:
             self._segments.append(seg)
         self._file = seg.path.open("ab", buffering=0)
+        with self._lock:
+            self._sealed_ids.append((now, ids))
+            self._forget_old(now)
 
     def _fail(self, batch: list[_Pending], exc: BaseException) -> None:
         """After a failed write or fsync the file's state is unknown (fsyncgate): stop
@@ -668,3 +735,51 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """A sealed segment's sidecar (``<segment>.ids``): its record count, byte size, when
+    it was sealed and its message ids — all an open needs, without decoding it."""
+
+    count: int
+    size: int
+    sealed_at: float
+    ids: list[str]
+
+
+def _index_path(segment: Path) -> Path:
+    return segment.with_name(segment.name.removesuffix(SUFFIX) + INDEX_SUFFIX)
+
+
+def _write_index(segment: Path, index: _Index) -> None:
+    body = orjson.dumps(
+        {"count": index.count, "size": index.size, "sealed_at": index.sealed_at, "ids": index.ids}
+    )
+    path = _index_path(segment)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as f:
+        f.write(HEADER.pack(len(body), zlib.crc32(body)) + body)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+    _fsync_dir(segment.parent)
+
+
+def _read_index(segment: Path) -> _Index | None:
+    """The sidecar if present and intact (length + CRC), else None (then: scan)."""
+    try:
+        raw = _index_path(segment).read_bytes()
+    except FileNotFoundError:
+        return None
+    if len(raw) < HEADER.size:
+        return None
+    length, crc = HEADER.unpack_from(raw, 0)
+    body = raw[HEADER.size :]
+    if len(body) != length or zlib.crc32(body) != crc:
+        return None
+    try:
+        d = orjson.loads(body)
+        return _Index(int(d["count"]), int(d["size"]), float(d["sealed_at"]), list(d["ids"]))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
