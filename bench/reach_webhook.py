@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import httpx
+import numpy as np
 import psycopg
 
 from opsloop.reach import outbox
@@ -59,7 +60,7 @@ def serve(port: int) -> None:
 
     from opsloop.reach import signing
 
-    state: dict[str, Any] = {"first": {}, "repeats": 0, "bad": 0, "arrivals": []}
+    state: dict[str, Any] = {"first": {}, "repeats": 0, "bad": 0, "arrivals": [], "cpu0": 0.0}
 
     class Gw(asyncio.Protocol):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -91,10 +92,11 @@ def serve(port: int) -> None:
                         "repeats": state["repeats"],
                         "bad_signatures": state["bad"],
                         "arrivals": state["arrivals"],
+                        "cpu_s": time.process_time() - state["cpu0"],
                     }
                 ).encode()
             elif url == b"/reset":
-                state.update(first={}, repeats=0, bad=0, arrivals=[])
+                state.update(first={}, repeats=0, bad=0, arrivals=[], cpu0=time.process_time())
                 answer = b"{}"
             else:
                 now = time.time()
@@ -199,6 +201,14 @@ def stats(url: str) -> dict[str, Any]:
     return out
 
 
+def slope_rate(arrivals: list[float]) -> float | None:
+    """The least-squares slope of arrival index over time (every arrival counts)."""
+    if len(arrivals) < 2:
+        return None
+    t = np.sort(np.asarray(arrivals, dtype=float))
+    return float(np.polyfit(t - t[0], np.arange(len(t), dtype=float), 1)[0])
+
+
 def measured_rate(arrivals: list[float], skip_s: float = 1.0) -> float | None:
     """Arrivals per second after the first ``skip_s`` seconds (steady state)."""
     a = sorted(arrivals)
@@ -223,46 +233,52 @@ def run_async(
 
     import uvloop
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     handled = uvloop.run(go())
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     d.close()
-    return _summary(store, url, n, handled, wall, rate)
+    return _summary(store, url, n, handled, wall, rate, cpu)
 
 
 def run_threaded(store: Store, url: str, n: int, run: str) -> dict[str, Any]:
     fill(store, n, run)
     ch = WebhookChannel("sms", url=url, secret=SECRET, connections=16)
     d = Dispatcher(store, {"sms": ch}, batch=500, concurrency=16)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     handled = 0
     while (k := d.run_once()) > 0:
         handled += k
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     d.close()
-    return _summary(store, url, n, handled, wall, None)
+    return _summary(store, url, n, handled, wall, None, cpu)
 
 
 def _summary(
-    store: Store, url: str, n: int, handled: int, wall: float, rate: float | None
+    store: Store, url: str, n: int, handled: int, wall: float, rate: float | None, cpu: float
 ) -> dict[str, Any]:
     st = stats(url)
     counts = outbox.counts(store)
     at_gw = measured_rate(st["arrivals"])
+    slope = slope_rate(st["arrivals"])
     out = {
         "messages": n,
         "handled": handled,
         "wall_s": round(wall, 3),
         "msgs_per_s": round(n / wall, 1),
         "gateway_rate_steady": round(at_gw, 1) if at_gw else None,
+        "gateway_rate_lsq": round(slope, 1) if slope else None,
+        "dispatcher_cpu_s": round(cpu, 2),
+        "dispatcher_cpu_us_per_msg": round(1e6 * cpu / n, 1),
+        "gateway_cpu_s": round(st["cpu_s"], 2),
         "delivered": st["delivered"],
         "repeats": st["repeats"],
         "bad_signatures": st["bad_signatures"],
         "outbox": counts,
         "loadavg": Path("/proc/loadavg").read_text().split()[:3],
     }
-    if rate and at_gw:
+    if rate and at_gw and slope:
         out["rate_error_pct"] = round(100 * (at_gw - rate) / rate, 2)
+        out["rate_error_pct_lsq"] = round(100 * (slope - rate) / rate, 2)
     return out
 
 
