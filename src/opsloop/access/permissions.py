@@ -30,6 +30,7 @@ PERMISSIONS: dict[str, str] = {
     "reach:task": "work outbound call lists and RM tasks in scope: list, export, record outcomes",
     "contact:read": "read contact history (attempts, suppressions, receipts) in scope",
     "analysis:read": "run analyses and read dashboards",
+    "dashboard:write": "save, refresh and delete reports (看板) and metric alerts (告警)",
     "audit:read": "read the audit log",
     "user:manage": "create users, grant roles, define custom roles",
     "token:manage": "create and revoke API tokens for systems",
@@ -78,6 +79,7 @@ BUILTIN_ROLES: dict[str, RoleDef] = {
             "reach:task",
             "contact:read",
             "analysis:read",
+            "dashboard:write",
             "collect:read",
         ),
         _role(
@@ -102,6 +104,7 @@ BUILTIN_ROLES: dict[str, RoleDef] = {
             "customer:read",
             "segment:read",
             "analysis:read",
+            "dashboard:write",
             "collect:read",
         ),
         _role(
@@ -115,6 +118,7 @@ BUILTIN_ROLES: dict[str, RoleDef] = {
             "reach:task",
             "contact:read",
             "analysis:read",
+            "dashboard:write",
         ),
         _role(
             "rm",
