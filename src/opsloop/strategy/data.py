@@ -37,9 +37,12 @@ class CustomerData(Protocol):
         ...
 
 
-def _lookup(keys: Ids, values: npt.NDArray[Any], ids: Ids, missing: Any) -> npt.NDArray[Any]:
-    order = np.argsort(keys, kind="stable")
-    keys, values = keys[order], values[order]
+def _lookup(
+    keys: Ids, values: npt.NDArray[Any], ids: Ids, missing: Any, *, is_sorted: bool = False
+) -> npt.NDArray[Any]:
+    if not is_sorted:
+        order = np.argsort(keys, kind="stable")
+        keys, values = keys[order], values[order]
     pos = np.clip(np.searchsorted(keys, ids), 0, max(len(keys) - 1, 0))
     found = (keys[pos] == ids) if len(keys) else np.zeros(len(ids), dtype=bool)
     out = np.full(len(ids), missing, dtype=values.dtype)
@@ -80,9 +83,10 @@ class WarehouseData:
             got = self.wh.execute(c.select("customer_id", field))
             keys = got.column("customer_id").to_numpy().astype(np.int64)
             col = got.column(field).to_numpy(zero_copy_only=False)
-            self._columns[field] = (keys, col)
+            order = np.argsort(keys, kind="stable")  # once: the column is reused per node
+            self._columns[field] = (keys[order], col[order])
         keys, col = self._columns[field]
-        return _lookup(keys, col, ids, None if col.dtype == object else False)
+        return _lookup(keys, col, ids, None if col.dtype == object else False, is_sorted=True)
 
     def condition(self, condition: Any, where: str, ids: Ids) -> Mask:
         c = self.customers()
