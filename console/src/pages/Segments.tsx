@@ -30,7 +30,7 @@ export interface Preview {
 
 /** The preview endpoint of the insight API (POST /api/v1/segments/preview). */
 export async function previewSegment(doc: Record<string, unknown>): Promise<Preview> {
-  return post<Preview>("/api/v1/segments/preview", { segment: doc });
+  return post<Preview>("/api/v1/segments/preview", { definition: doc, sample: 0 });
 }
 
 const COMPARE = ["=", "!=", ">", ">=", "<", "<="];
