@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.opsloop-installed
 TSTAMP := $(VENV)/.opsloop-test-installed
 
-.PHONY: run test lint pytest bench clean help
+.PHONY: run test lint pytest vitest bench clean help
 
 help:
 	@echo "make run   - set up .venv and start the demo bank on http://127.0.0.1:8000"
@@ -23,6 +23,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 $(TSTAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	touch $@
 
 run: $(STAMP)
@@ -38,7 +39,13 @@ pytest: $(TSTAMP)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
-test: lint pytest
+# The console's component tests need Node.js; without npm they are skipped, said plainly.
+vitest:
+	@if command -v npm >/dev/null; then \
+	  cd console && (test -d node_modules || npm ci --no-audit --no-fund) && npm test; \
+	else echo "npm not found: SKIPPING the console's Vitest tests (console/)"; fi
+
+test: lint vitest pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench all
