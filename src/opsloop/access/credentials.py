@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -199,25 +201,39 @@ def token_principal(
 TOKEN_CACHE_SECONDS = 2.0
 _TOKEN_CACHE_MAX = 10_000
 _verified: dict[str, tuple[float, Principal]] = {}
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
 
 
-def cached_token_principal(token: str) -> Principal | None:
-    """The principal a token resolved to less than ``TOKEN_CACHE_SECONDS`` ago, if any."""
-    hit = _verified.get(digest(token))
-    if hit is None or hit[0] <= time.monotonic():
-        return None
-    return hit[1]
+def verify_token_cached(token: str, verify: Callable[[], Principal | None]) -> Principal | None:
+    """``verify()``'s answer for a token, reused for ``TOKEN_CACHE_SECONDS``.
 
-
-def remember_token(token: str, principal: Principal) -> None:
-    if len(_verified) >= _TOKEN_CACHE_MAX:
-        _verified.clear()
-    _verified[digest(token)] = (time.monotonic() + TOKEN_CACHE_SECONDS, principal)
+    Only valid tokens are cached. When an entry expires, one thread per token verifies
+    again while the others wait for its answer (no stampede of identical UPDATEs).
+    """
+    key = digest(token)
+    hit = _verified.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    with _locks_guard:
+        lock = _locks.setdefault(key, threading.Lock())
+    with lock:
+        hit = _verified.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        principal = verify()
+        if principal is not None:
+            if len(_verified) >= _TOKEN_CACHE_MAX:
+                forget_tokens()
+            _verified[key] = (time.monotonic() + TOKEN_CACHE_SECONDS, principal)
+        return principal
 
 
 def forget_tokens() -> None:
     """Drop every cached verification (a token was revoked or a user changed)."""
     _verified.clear()
+    with _locks_guard:
+        _locks.clear()
 
 
 def revoke_token(

@@ -19,10 +19,9 @@ from fastapi.routing import iter_route_contexts
 from opsloop.access import audit
 from opsloop.access.config import AccessSettings
 from opsloop.access.credentials import (
-    cached_token_principal,
-    remember_token,
     session_principal,
     token_principal,
+    verify_token_cached,
 )
 from opsloop.access.principal import LOCAL_OPERATOR, Principal
 from opsloop.access.ratelimit import RateLimiter
@@ -101,15 +100,13 @@ def _resolve(request: Request, store: Store) -> Principal | None:
     if token and hmac.compare_digest(token.encode(), local.encode()):
         return LOCAL_OPERATOR
     if token:
-        cached = cached_token_principal(token)
-        if cached is not None:
-            return cached
+
+        def verify() -> Principal | None:
+            with store.session() as s:
+                return token_principal(session=s, token=token)
+
+        return verify_token_cached(token, verify)
     with store.session() as s:
-        if token:
-            principal = token_principal(session=s, token=token)
-            if principal is not None:
-                remember_token(token, principal)
-            return principal
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
             return session_principal(
