@@ -14,6 +14,7 @@ from opsloop.cli import access as access_cli
 from opsloop.cli import analyze as analyze_cli
 from opsloop.cli import collect as collect_cli
 from opsloop.cli import generate as generate_cli
+from opsloop.cli import import_events as import_cli
 from opsloop.cli import journey as journey_cli
 from opsloop.cli import load as load_cli
 from opsloop.cli import model as model_cli
@@ -35,6 +36,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(load_cli.app, name="load")
 app.command("generate")(generate_cli.command)
 app.add_typer(collect_cli.app, name="source")
+app.add_typer(import_cli.app, name="import")
 app.add_typer(segment_cli.app, name="segment")
 app.add_typer(journey_cli.app, name="journey")
 app.command("analyze")(analyze_cli.command)
