@@ -129,7 +129,7 @@ def materialise(
                 materialised_at=at.replace(tzinfo=dt.UTC),
                 as_of=day,
                 size=size,
-                created_by=principal.id,
+                created_by=segstore.person(principal),
             )
         )
         audit.record(

@@ -117,8 +117,14 @@ class WarehouseTables(Mapping[str, ibis.Table]):
 
 
 def data_as_of(*, wh: Warehouse, dataset: str | None = None) -> dt.date:
-    """The day of the latest transaction: the natural ``as_of`` for a loaded dataset."""
-    t = wh.table("transactions", dataset=dataset)
+    """The day of the latest transaction: the natural ``as_of`` for a loaded dataset.
+
+    Today when the dataset has no transactions (customers loaded on their own).
+    """
+    try:
+        t = wh.table("transactions", dataset=dataset)
+    except NotFoundError:
+        return dt.date.today()
     latest = wh.execute(t.aggregate(latest=t.ts.max())).column("latest")[0].as_py()
     return latest.date() if latest is not None else dt.date.today()
 

@@ -79,20 +79,25 @@ class SavedSegment:
 # -- visibility ----------------------------------------------------------------------------
 
 
+def person(principal: Principal) -> str:
+    """The person behind a principal: a user's API token acts as that user (``alice#token3``)."""
+    return principal.id.split("#", 1)[0]
+
+
 def covers(principal: Principal, org_path: str) -> bool:
     """The caller's scope includes the whole ``org_path`` subtree (and not only own customers)."""
     return not principal.own_customers_only and org_path.startswith(principal.org_path)
 
 
 def _visible(row: SegmentRow, shares: tuple[str, ...], principal: Principal) -> bool:
-    if row.owner == principal.id or row.org_path.startswith(principal.org_path):
+    if row.owner == person(principal) or row.org_path.startswith(principal.org_path):
         return True
     return any(principal.org_path.startswith(p) for p in shares)
 
 
 def _can_edit(row: SegmentRow, principal: Principal) -> bool:
     """The owner, or anyone whose scope covers the segment's subtree, may change it."""
-    return row.owner == principal.id or covers(principal, row.org_path)
+    return row.owner == person(principal) or covers(principal, row.org_path)
 
 
 def check_cron(expr: str | None) -> str | None:
@@ -174,7 +179,7 @@ def list_segments(
         )
         q = q.where(
             or_(
-                SegmentRow.owner == principal.id,
+                SegmentRow.owner == person(principal),
                 SegmentRow.org_path.startswith(principal.org_path, autoescape=True),
                 SegmentRow.segment_id.in_(shared),
             )
@@ -229,7 +234,7 @@ def create(
             name=defn.name,
             kind=kind,
             status="active",
-            owner=principal.id,
+            owner=person(principal),
             org_path=principal.org_path,
             latest_version=1,
             refresh_cron=refresh_cron,
@@ -257,7 +262,11 @@ def _version(
 ) -> SegmentVersionRow:
     doc = defn.model_dump(mode="json", exclude_none=True) | {"version": version}
     return SegmentVersionRow(
-        segment_id=defn.id, version=version, definition=doc, created_by=principal.id, created_at=now
+        segment_id=defn.id,
+        version=version,
+        definition=doc,
+        created_by=person(principal),
+        created_at=now,
     )
 
 
@@ -352,7 +361,7 @@ def share(
         for p in sorted(set(org_paths) - (set() if replace else set(before))):
             s.add(
                 SegmentShareRow(
-                    segment_id=segment_id, org_path=p, shared_by=principal.id, shared_at=now
+                    segment_id=segment_id, org_path=p, shared_by=person(principal), shared_at=now
                 )
             )
         s.flush()
