@@ -60,8 +60,8 @@ class TagInfo(BaseModel):
 
 
 def create_tag(*, store: Store, doc: Any, principal: Principal) -> TagInfo:
-    """Validate and save a new tag (409 if the name is taken)."""
-    defn = validate_tag(doc)
+    """Validate and save a new tag (409 if the name is taken); the owner defaults to the caller."""
+    defn = validate_tag({"owner": principal.id, **doc} if isinstance(doc, dict) else doc)
     with store.session() as s:
         if s.get(TagRow, defn.name) is not None:
             raise ConflictError(f"tag {defn.name!r} already exists", where="name")
