@@ -40,6 +40,7 @@ PERMISSIONS: dict[str, str] = {
     "warehouse:query": "raw read-only SQL on the warehouse (bank-wide principals only)",
     "collect:read": "list event sources (埋点数据源) and ingestion counters",
     "collect:admin": "create and revoke event sources and their write keys",
+    "collect:privacy": "record tracking consent and erase a customer's collected events",
     "system:metrics": "scrape Prometheus metrics at /metrics (the monitoring system's token)",
 }
 
