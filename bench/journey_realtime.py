@@ -7,7 +7,8 @@ runs with the journey runner inside it (``OPSLOOP_JOURNEY_RUNNER=1``) on a fresh
 
 The load generator (asyncio over raw keep-alive sockets, so it costs little CPU) posts
 one ``/v1/track`` per event, open loop at ``--rate`` events/s for ``--seconds``: event
-``k`` is due at ``t0 + k / rate`` (a slow server is not hidden by a waiting client).
+``k`` is due at ``t0 + k / rate`` (a slow server is not hidden by a waiting client);
+``--per-request N`` sends N events per ``/v1/batch`` call instead, as SDKs batch.
 Each event is a different customer, so an outbox row names its event. An observer
 thread polls ``reach_outbox`` every 2 ms and notes when each row first shows; the
 latency of an event is (row seen) − (its 200 received). Baseline in the same run: the
@@ -85,29 +86,38 @@ def setup(home: Path, n: int) -> str:
     return key
 
 
-def request(cid: int, auth: bytes, now: str) -> bytes:
-    body = orjson.dumps(
-        {"userId": str(cid), "event": "large_outflow", "messageId": f"rt-{cid}",
-         "timestamp": now, "properties": {"amount": 150_000, "account": "savings"}}
-    )  # fmt: skip
+def _event(cid: int, now: str) -> dict[str, Any]:
+    return {"type": "track", "userId": str(cid), "event": "large_outflow",
+            "messageId": f"rt-{cid}", "timestamp": now,
+            "properties": {"amount": 150_000, "account": "savings"}}  # fmt: skip
+
+
+def request(cids: list[int], auth: bytes, now: str) -> bytes:
+    """One ``/v1/track`` per event, or one ``/v1/batch`` of several (as SDKs batch)."""
+    if len(cids) == 1:
+        path, body = b"/v1/track", orjson.dumps(_event(cids[0], now))
+    else:
+        path, body = b"/v1/batch", orjson.dumps({"batch": [_event(c, now) for c in cids]})
     return (
-        b"POST /v1/track HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"POST " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Authorization: Basic " + auth + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body
     )
 
 
+Job = tuple[list[int], float, bytes]
+
+
 async def _conn(
     port: int,
-    queue: asyncio.Queue[tuple[int, float, bytes]],
+    queue: asyncio.Queue[Job],
     acks: dict[int, float],
     errs: list[int],
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     while True:
-        item = await queue.get()
-        if item[0] < 0:
+        cids, due, req = await queue.get()
+        if not cids:
             break
-        cid, due, req = item
         delay = due - time.time()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -118,30 +128,33 @@ async def _conn(
             if line.lower().startswith(b"content-length:"):
                 length = int(line.split(b":")[1])
         await reader.readexactly(length)
-        if head.startswith(b"HTTP/1.1 200"):
-            acks[cid] = time.time()
-        else:
-            errs.append(cid)
+        t = time.time()
+        for cid in cids:
+            if head.startswith(b"HTTP/1.1 200"):
+                acks[cid] = t
+            else:
+                errs.append(cid)
     writer.close()
 
 
 async def generate(
-    port: int, key: str, rate: float, seconds: float, n: int
+    port: int, key: str, rate: float, seconds: float, n: int, per_request: int
 ) -> tuple[dict[int, float], dict[int, float], list[int]]:
-    """Open loop: event k due at t0 + k / rate; customers 1..total, one event each."""
+    """Open loop: request k due at t0 + k * per_request / rate; customers 1..total."""
     auth = base64.b64encode(key.encode() + b":")
     now = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
     total = min(int(rate * seconds), n)
     t0 = time.time() + 0.5
-    conns = max(8, int(rate // 50))
-    queues: list[asyncio.Queue[tuple[int, float, bytes]]] = [asyncio.Queue() for _ in range(conns)]
+    conns = max(8, int(rate / per_request // 50))
+    queues: list[asyncio.Queue[Job]] = [asyncio.Queue() for _ in range(conns)]
     due: dict[int, float] = {}
-    for k in range(total):
-        cid = k + 1
-        due[cid] = t0 + k / rate
-        queues[k % conns].put_nowait((cid, due[cid], request(cid, auth, now)))
+    for k, start in enumerate(range(1, total + 1, per_request)):
+        cids = list(range(start, min(start + per_request, total + 1)))
+        at = t0 + k * per_request / rate
+        due.update(dict.fromkeys(cids, at))
+        queues[k % conns].put_nowait((cids, at, request(cids, auth, now)))
     for q in queues:
-        q.put_nowait((-1, 0.0, b""))
+        q.put_nowait(([], 0.0, b""))
     acks: dict[int, float] = {}
     errs: list[int] = []
     await asyncio.gather(*(_conn(port, q, acks, errs) for q in queues))
@@ -183,6 +196,7 @@ def main(argv: list[str]) -> dict[str, Any]:
     ap.add_argument("--rate", type=float, default=1000)
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--customers", type=int, default=100_000)
+    ap.add_argument("--per-request", type=int, default=1, help="events per HTTP call")
     args = ap.parse_args(argv)
     home = Path(tempfile.mkdtemp(prefix="bench-rt-")) / "home"
     key = setup(home, args.customers)
@@ -205,7 +219,8 @@ def main(argv: list[str]) -> dict[str, Any]:
         time.sleep(2.0)  # the runner starts once the collector's log is open
         load_before = Path("/proc/loadavg").read_text().split()[:3]
         observer.start()
-        due, acks, errs = asyncio.run(generate(port, key, args.rate, args.seconds, args.customers))
+        job = generate(port, key, args.rate, args.seconds, args.customers, args.per_request)
+        due, acks, errs = asyncio.run(job)
         end = time.monotonic() + 30
         while time.monotonic() < end and len(observer.seen) < len(acks) * 0.7:
             time.sleep(0.2)
@@ -221,6 +236,7 @@ def main(argv: list[str]) -> dict[str, Any]:
     span = max(acks.values()) - min(due.values()) if acks else 0.0
     return {
         "rate_target": args.rate,
+        "events_per_request": args.per_request,
         "events_sent": len(due),
         "acknowledged": len(acks),
         "http_errors": len(errs),
