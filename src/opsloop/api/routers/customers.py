@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from opsloop.access.crypto import PiiCipher
 from opsloop.access.principal import Principal
 from opsloop.api.deps import ClientIp, StoreDep, WarehouseDep, require
-from opsloop.insight import customers
+from opsloop.insight import customers, profile
 from opsloop.insight.customers import CustomerFilter
 
 router = APIRouter(prefix="/customers", tags=["customers"])
@@ -44,6 +44,22 @@ class CustomerPublic(BaseModel):
     phone: str | None
     email: str | None
     id_number: str | None
+
+
+class CustomerProfile(CustomerPublic):
+    """The 360° profile (客户画像): the attributes above plus every center's view."""
+
+    tags: list[dict[str, Any]]
+    holdings: list[dict[str, Any]]
+    aum_trend: list[dict[str, Any]]
+    recent_events: list[dict[str, Any]]
+    recent_transactions: list[dict[str, Any]]
+    segments: list[dict[str, Any]]
+    lifecycle: dict[str, Any] | None
+    model_scores: list[dict[str, Any]]
+    contacts: list[dict[str, Any]] | None = Field(
+        description="contact history (Reach); null without contact:read"
+    )
 
 
 class CustomerPage(BaseModel):
@@ -127,9 +143,9 @@ def get_customer(
     ip: ClientIp,
     dataset: Dataset = None,
     reveal: Reveal = False,
-) -> CustomerPublic:
-    """404 (not 403) outside scope, so a customer's existence does not leak."""
-    row = customers.get_customer(
+) -> CustomerProfile:
+    """The 360° profile; 404 (not 403) outside scope, so a customer's existence does not leak."""
+    row = profile.profile(
         wh=wh,
         store=store,
         principal=principal,
@@ -139,4 +155,4 @@ def get_customer(
         ip=ip,
         dataset=dataset,
     )
-    return CustomerPublic.model_validate(row)
+    return CustomerProfile.model_validate(row)
