@@ -1,19 +1,28 @@
 """Coupon grab (抢券): many customers hammer one coupon drop over loopback.
 
-A real uvicorn server (PostgreSQL store; Redis counters and windows with ``--redis``)
-and a load generator of several processes, each running asyncio clients. After the
-run the ledger is checked: exactly ``--coupons`` issued, nobody above the per-customer
-limit, the budget not exceeded, counters reconciled with the ledger.
-Run: ``.venv/bin/python -m bench coupon_grab --coupons 10000 --requests 200000 --redis``.
+A real uvicorn server (PostgreSQL store; Redis counters and risk windows with
+``--redis``, guarded SQL updates and SQL windows without) and an out-of-process load
+generator with keep-alive connections: ``wrk`` (Debian package ``wrk``; a Lua script
+sends exactly ``--requests`` participations from random customers and tallies the
+outcomes) or, with ``--loader httpx``, asyncio httpx clients in several processes.
+After the run the ledger is checked: exactly ``--coupons`` issued, nobody above the
+per-customer limit, the budget not exceeded, counters reconciled with the ledger.
+
+Run: ``.venv/bin/python -m bench coupon_grab --redis`` (full size: 10,000 coupons,
+200,000 requests, 50,000 customers). ``--serve`` only sets up and starts the server
+(for profiling with py-spy) and prints how to load it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing as mp
 import os
 import random
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -39,6 +48,81 @@ from opsloop.store import Store
 PG = os.environ.get("OPSLOOP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS = "redis://127.0.0.1:6379/14"
 SMALL = ["--coupons", "200", "--requests", "4000", "--customers", "1000"]
+PATH = "/api/v1/activities/{aid}/participate"
+
+# wrk: each thread sends exactly N participations (then pads with cheap health checks
+# until its last participation is answered, so none is cut off) and tallies outcomes.
+WRK_LUA = """
+local ffi = require("ffi")  -- wrk embeds LuaJIT; CLOCK_MONOTONIC for the wall time
+ffi.cdef[[ typedef struct { long s; long ns; } ts_t; int clock_gettime(int, ts_t *); ]]
+local ts = ffi.new("ts_t")
+local function now() ffi.C.clock_gettime(1, ts); return tonumber(ts.s) + tonumber(ts.ns) / 1e9 end
+local threads, nthreads = {}, 0
+local N, CUSTOMERS, SEED = %(n)d, %(customers)d, %(seed)d
+local path = "%(path)s"
+local hdrs = {["Authorization"] = "Bearer %(token)s", ["Content-Type"] = "application/json"}
+sent, got, padding, t_first, t_last, outcomes = 0, 0, 0, 0, 0, {}
+
+function setup(thread)
+  thread:set("tid", nthreads)
+  nthreads = nthreads + 1
+  table.insert(threads, thread)
+end
+
+-- wrk calls request() once on thread 0 after init() only to verify it (never sent).
+function init(args)
+  math.randomseed(SEED + 7919 * tid)
+  verifying = tid == 0
+end
+
+function request()
+  if verifying or sent >= N then
+    verifying = false
+    return wrk.format("GET", "/api/v1/health")
+  end
+  if sent == 0 then t_first = now() end
+  sent = sent + 1
+  local cid = math.random(1, CUSTOMERS)
+  local body = string.format(
+    '{"customer_id":%%d,"device_id":"d%%d","ip":"10.%%d.%%d.%%d"}',
+    cid, cid, cid %% 200, math.floor(cid / 200) %% 250, cid %% 7)
+  return wrk.format("POST", path, hdrs, body)
+end
+
+function response(status, headers, body)
+  local o = string.match(body, '"outcome":"(%%a+)"')
+  if o == nil and string.find(body, '"status":"ok"', 1, true) then
+    padding = padding + 1
+    return
+  end
+  got = got + 1
+  local k = o or tostring(status)
+  outcomes[k] = (outcomes[k] or 0) + 1
+  if got == N then
+    t_last = now()
+    io.open("%(done)s/" .. tid, "w"):close()  -- tells the bench to stop wrk (SIGINT)
+    wrk.thread:stop()
+  end
+end
+
+function done(summary, latency, requests)
+  local total, pad, first, last, merged = 0, 0, 1e18, 0, {}
+  for _, t in ipairs(threads) do
+    total, pad = total + t:get("got"), pad + t:get("padding")
+    first, last = math.min(first, t:get("t_first")), math.max(last, t:get("t_last"))
+    for k, v in pairs(t:get("outcomes")) do merged[k] = (merged[k] or 0) + v end
+  end
+  local parts = {}
+  for k, v in pairs(merged) do table.insert(parts, string.format('"%%s":%%d', k, v)) end
+  io.write(string.format(
+    'RESULT {"answered":%%d,"padding":%%d,"seconds":%%.3f,"p50_ms":%%.2f,"p99_ms":%%.2f,' ..
+    '"max_ms":%%.2f,"errors":%%d,"outcomes":{%%s}}\\n',
+    total, pad, last - first, latency:percentile(50) / 1e3,
+    latency:percentile(99) / 1e3, latency.max / 1e3,
+    summary.errors.connect + summary.errors.read + summary.errors.write +
+    summary.errors.status + summary.errors.timeout, table.concat(parts, ",")))
+end
+"""
 
 
 def _port() -> int:
@@ -101,7 +185,7 @@ def _setup(url: str, coupons: int) -> tuple[str, str]:
     return act["id"], tok.token
 
 
-def _load(args: tuple[str, str, str, int, int, int, int]) -> list[tuple[float, int, str]]:
+def _httpx_part(args: tuple[str, str, str, int, int, int, int]) -> list[tuple[float, int, str]]:
     base, aid, token, n, customers, conc, seed = args
 
     async def run() -> list[tuple[float, int, str]]:
@@ -118,15 +202,10 @@ def _load(args: tuple[str, str, str, int, int, int, int]) -> list[tuple[float, i
                     cid = rng.randrange(1, customers + 1)
                     body = {"customer_id": cid, "device_id": f"d{cid}", "ip": "10.0.0.1"}
                     t = time.perf_counter()
-                    r = await c.post(f"/api/v1/activities/{aid}/participate", json=body)
+                    r = await c.post(PATH.format(aid=aid), json=body)
                     dt = time.perf_counter() - t
-                    out.append(
-                        (
-                            dt,
-                            r.status_code,
-                            r.json().get("outcome", "") if r.status_code == 200 else "",
-                        )
-                    )
+                    ok = r.status_code == 200
+                    out.append((dt, r.status_code, r.json().get("outcome", "") if ok else ""))
 
             await asyncio.gather(*(worker() for _ in range(conc)))
         return out
@@ -134,15 +213,135 @@ def _load(args: tuple[str, str, str, int, int, int, int]) -> list[tuple[float, i
     return asyncio.run(run())
 
 
+def _load_httpx(base: str, aid: str, token: str, a: argparse.Namespace) -> dict[str, Any]:
+    per = a.requests // a.procs
+    jobs = [(base, aid, token, per, a.customers, a.concurrency, i) for i in range(a.procs)]
+    t0 = time.perf_counter()
+    with mp.get_context("spawn").Pool(a.procs) as pool:
+        results = [r for part in pool.map(_httpx_part, jobs) for r in part]
+    wall = time.perf_counter() - t0
+    lat = sorted(r[0] for r in results)
+    outcomes: dict[str, int] = {}
+    for _, code, outcome in results:
+        k = outcome or str(code)
+        outcomes[k] = outcomes.get(k, 0) + 1
+    return {
+        "answered": len(results),
+        "seconds": wall,
+        "padding": 0,
+        "p50_ms": lat[len(lat) // 2] * 1000,
+        "p99_ms": lat[int(len(lat) * 0.99)] * 1000,
+        "max_ms": lat[-1] * 1000,
+        "errors": 0,
+        "outcomes": outcomes,
+    }
+
+
+def _load_wrk(base: str, aid: str, token: str, a: argparse.Namespace) -> dict[str, Any]:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk not found: apt-get install wrk, or pass --loader httpx")
+    if a.requests % a.threads:
+        raise SystemExit("--requests must be a multiple of --threads")
+    work = Path(tempfile.mkdtemp(prefix="opsloop-wrk-"))
+    script, done = work / "grab.lua", work / "done"
+    done.mkdir()
+    script.write_text(
+        WRK_LUA
+        % {
+            "n": a.requests // a.threads,
+            "customers": a.customers,
+            "seed": 20261123,
+            "path": PATH.format(aid=aid),
+            "token": token,
+            "done": str(done),
+        }
+    )
+    cmd = ["wrk", "-t", str(a.threads), "-c", str(a.connections), "-d", "3600s"]
+    cmd += ["--timeout", "10s", "-s", str(script), base]
+    # wrk runs for -d whatever the script does; stop it (SIGINT) once every thread is done.
+    wrk = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    while len(list(done.iterdir())) < a.threads and wrk.poll() is None:
+        time.sleep(0.05)
+    wrk.send_signal(signal.SIGINT)
+    out, _ = wrk.communicate(timeout=60)
+    shutil.rmtree(work)
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    res: dict[str, Any] = json.loads(line[len("RESULT ") :])
+    return res
+
+
+def _start_server(env: dict[str, str], workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = _port()
+    cmd = [sys.executable, "-m", "uvicorn", "opsloop.api.app:create_app", "--factory"]
+    cmd += ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+    cmd += ["--no-access-log", "--backlog", "4096"]
+    server = subprocess.Popen(cmd, env=env)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(base + "/api/v1/health").status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    time.sleep(1.0)  # every worker up, not just the first
+    return server, base
+
+
+def _tree(pid: int) -> list[int]:
+    kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid] + [q for k in kids for q in _tree(int(k))]
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes so far (to compare runs on a shared machine)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _check(url: str, a: argparse.Namespace) -> dict[str, Any]:
+    """The ledger, not the responses, says what was issued."""
+    store = Store.open(url, migrate=False)
+    with store.session() as s:
+        bal = ledger.balances(s, benefit_id="grab10")
+        top = s.execute(
+            select(func.count())
+            .select_from(BenefitUnit)
+            .group_by(BenefitUnit.customer_id)
+            .order_by(func.count().desc())
+            .limit(1)
+        ).scalar()
+        counters = RedisCounters(REDIS, ledger.derived_counters) if a.redis else SqlCounters()
+        drift = ledger.reconcile(s, counters=counters, scope="b/grab10")
+    store.close()
+    return {
+        "issued": bal.issued,
+        "max_per_customer": top,
+        "budget_used_cents": bal.budget_used_cents,
+        "budget_cents": a.coupons * 1000,
+        "reconcile_mismatches": len(drift),
+        "ledger_ok": bal.issued == a.coupons
+        and (top or 0) <= 1
+        and bal.budget_used_cents <= a.coupons * 1000
+        and not drift,
+    }
+
+
 def main(argv: list[str]) -> dict[str, Any]:
     p = argparse.ArgumentParser()
     p.add_argument("--coupons", type=int, default=10_000)
     p.add_argument("--requests", type=int, default=200_000)
     p.add_argument("--customers", type=int, default=50_000)
-    p.add_argument("--procs", type=int, default=3)
-    p.add_argument("--concurrency", type=int, default=32)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=int, default=3, help="uvicorn worker processes")
+    p.add_argument("--loader", choices=("wrk", "httpx"), default="wrk")
+    p.add_argument("--threads", type=int, default=1, help="wrk threads (1: no padding skew)")
+    p.add_argument("--connections", type=int, default=64, help="wrk keep-alive connections")
+    p.add_argument("--procs", type=int, default=3, help="httpx load processes")
+    p.add_argument("--concurrency", type=int, default=32, help="httpx clients per process")
     p.add_argument("--redis", action="store_true")
+    p.add_argument("--serve", action="store_true", help="set up, start, wait (profiling)")
     a = p.parse_args(argv)
     dbname = f"opsloop_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG, autocommit=True) as con:
@@ -166,90 +365,53 @@ def main(argv: list[str]) -> dict[str, Any]:
         env["OPSLOOP_REDIS_URL"] = REDIS
     os.environ.update({k: v for k, v in env.items() if k.startswith("OPSLOOP_")})
     server = None
+    load_before = Path("/proc/loadavg").read_text().split()[:3]
     try:
         aid, token = _setup(url, a.coupons)
-        port = _port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "opsloop.api.app:create_app",
-                "--factory",
-                "--port",
-                str(port),
-                "--workers",
-                str(a.workers),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            env=env,
-        )
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(base + "/api/v1/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        per = a.requests // a.procs
-        jobs = [(base, aid, token, per, a.customers, a.concurrency, i) for i in range(a.procs)]
-        t0 = time.perf_counter()
-        with mp.get_context("spawn").Pool(a.procs) as pool:
-            results = [r for part in pool.map(_load, jobs) for r in part]
-        wall = time.perf_counter() - t0
+        server, base = _start_server(env, a.workers)
+        if a.serve:
+            print(json.dumps({"base": base, "aid": aid, "token": token, "pid": server.pid}))
+            print(f"wrk script: see WRK_LUA; Ctrl-C to stop (database {dbname})", flush=True)
+            server.wait()
+        load = _load_wrk if a.loader == "wrk" else _load_httpx
+        pids = _tree(server.pid)
+        cpu0 = _cpu_seconds(pids)
+        res = load(base, aid, token, a)
+        server_cpu = _cpu_seconds(pids) - cpu0
+        load_after = Path("/proc/loadavg").read_text().split()[:3]
     finally:
         if server is not None:
             server.terminate()
             server.wait(30)
-    lat = sorted(r[0] for r in results)
-    outcomes: dict[str, int] = {}
-    for _, code, outcome in results:
-        k = outcome or str(code)
-        outcomes[k] = outcomes.get(k, 0) + 1
-    store = Store.open(url, migrate=False)
-    with store.session() as s:
-        bal = ledger.balances(s, benefit_id="grab10")
-        top = s.execute(
-            select(func.count())
-            .select_from(BenefitUnit)
-            .group_by(BenefitUnit.customer_id)
-            .order_by(func.count().desc())
-            .limit(1)
-        ).scalar()
-        counters = RedisCounters(REDIS, ledger.derived_counters) if a.redis else SqlCounters()
-        drift = ledger.reconcile(s, counters=counters, scope="b/grab10")
-    store.close()
+    checked = _check(url, a)
     with psycopg.connect(PG, autocommit=True) as con:
         con.execute(f'drop database if exists "{dbname}" with (force)')
     return {
         "path": "redis" if a.redis else "sql",
+        "loader": a.loader,
         "coupons": a.coupons,
-        "requests": len(results),
+        "requests": a.requests,
+        "answered": res["answered"],
         "customers": a.customers,
         "server_workers": a.workers,
-        "load_procs": a.procs,
-        "concurrency": a.concurrency * a.procs,
-        "seconds": round(wall, 2),
-        "req_per_s": round(len(results) / wall),
-        "p50_ms": round(lat[len(lat) // 2] * 1000, 2),
-        "p99_ms": round(lat[int(len(lat) * 0.99)] * 1000, 2),
-        "outcomes": outcomes,
-        "issued": bal.issued,
-        "max_per_customer": top,
-        "budget_used_cents": bal.budget_used_cents,
-        "budget_cents": a.coupons * 1000,
-        "reconcile_mismatches": len(drift),
-        "ok": bal.issued == a.coupons
-        and (top or 0) <= 1
-        and bal.budget_used_cents <= a.coupons * 1000
-        and not drift,
+        "connections": a.connections if a.loader == "wrk" else a.concurrency * a.procs,
+        "seconds": round(res["seconds"], 2),
+        "req_per_s": round(res["answered"] / res["seconds"]),
+        "p50_ms": round(res["p50_ms"], 2),
+        "p99_ms": round(res["p99_ms"], 2),
+        "max_ms": round(res["max_ms"], 2),
+        "server_cpu_s": round(server_cpu, 1),
+        "server_cpu_ms_per_request": round(server_cpu * 1000 / a.requests, 3),
+        "transport_errors": res["errors"],
+        "padding_health_checks": res["padding"],
+        "outcomes": res["outcomes"],
+        **checked,
+        "ok": checked["ledger_ok"] and res["answered"] == a.requests,
+        "loadavg_before": load_before,
+        "loadavg_after": load_after,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
 if __name__ == "__main__":
-    import json
-
     print(json.dumps(main(sys.argv[1:])))

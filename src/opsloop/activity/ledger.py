@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -67,8 +68,15 @@ def issue(
     now: datetime,
     idem_key: str,
     activity_budget_cents: int | None = None,
+    fresh_key: bool = False,
+    also: Callable[[str], Sequence[object]] | None = None,
 ) -> Issued:
     """Issue one unit, charging every cap atomically with its ledger entry.
+
+    ``fresh_key``: the key was just generated (no client retry can carry it), so the
+    lookup of an earlier issue is skipped — a coupon grab then costs no SQL read, and a
+    refused one no SQL at all on the Redis path. ``also(unit_id)`` returns rows written
+    in the same transaction (the participation record).
 
     Raises:
         ExhaustedError: a stock, budget or per-customer cap is reached (nothing changed).
@@ -81,10 +89,11 @@ def issue(
         day=day,
         activity_budget_cents=activity_budget_cents,
     )
-    with store.session() as s:
-        found = _by_key(s, idem_key)
-        if found is not None:
-            return Issued(found.unit_id, found.value_cents, duplicate=True)
+    if not fresh_key:
+        with store.session() as s:
+            found = _by_key(s, idem_key)
+            if found is not None:
+                return Issued(found.unit_id, found.value_cents, duplicate=True)
     charged = False
     try:
         with store.session() as s:
@@ -104,6 +113,8 @@ def issue(
             )
             s.add(unit)
             s.add(_entry(unit, "issue", now, idem_key))
+            if also is not None:
+                s.add_all(also(unit.unit_id))
         return Issued(unit.unit_id, unit.value_cents)
     except IntegrityError:
         if charged and not counters.transactional:

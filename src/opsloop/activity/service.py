@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -70,6 +71,7 @@ class Runtime:
     _cache: dict[str, tuple[float, ActivityRow, ActivityDefinition, dict[str, BenefitDef]]] = field(
         default_factory=dict
     )
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def build(cls, store: Store, redis_url: str | None, **kw: Any) -> Runtime:
@@ -87,15 +89,28 @@ class Runtime:
     def load(
         self, activity_id: str
     ) -> tuple[ActivityRow, ActivityDefinition, dict[str, BenefitDef]]:
+        """The activity (status at most ``cache_seconds`` old) and its parsed documents.
+
+        One thread per process refreshes an expired entry while the others wait for it;
+        an unchanged version keeps its parsed definition and benefits (benefits are
+        immutable), so a refresh is one primary-key read.
+        """
         hit = self._cache.get(activity_id)
         if hit and time.monotonic() - hit[0] < self.cache_seconds:
             return hit[1:]
-        with self.store.session() as s:
-            row = _activity(s, activity_id)
-            defn = ActivityDefinition.model_validate(row.definition)
-            benefits = _benefits(s, defn.benefit_ids())
-        self._cache[activity_id] = (time.monotonic(), row, defn, benefits)
-        return row, defn, benefits
+        with self._lock:
+            hit = self._cache.get(activity_id)
+            if hit and time.monotonic() - hit[0] < self.cache_seconds:
+                return hit[1:]
+            with self.store.session() as s:
+                row = _activity(s, activity_id)
+                if hit and hit[1].version == row.version:
+                    defn, benefits = hit[2], hit[3]
+                else:
+                    defn = ActivityDefinition.model_validate(row.definition)
+                    benefits = _benefits(s, defn.benefit_ids())
+            self._cache[activity_id] = (time.monotonic(), row, defn, benefits)
+            return row, defn, benefits
 
 
 def _activity(s: Any, activity_id: str) -> ActivityRow:
@@ -410,17 +425,46 @@ def _record_decision(
 
 
 def _issue(
-    rt: Runtime, defn: ActivityDefinition, activity_id: str, b: BenefitDef, cid: int, key: str
+    rt: Runtime,
+    defn: ActivityDefinition,
+    activity_id: str,
+    b: BenefitDef,
+    cid: int,
+    key: str,
+    *,
+    fresh_key: bool = False,
+    action: str | None = None,
 ) -> str:
+    """Issue one unit; with ``action`` its participation is recorded in the same commit."""
+    now = rt.clock()
+
+    def participation(unit_id: str) -> list[object]:
+        if action is None:
+            return []
+        day = now.date().isoformat()
+        return [
+            Participation(
+                activity_id=activity_id,
+                customer_id=cid,
+                action=action,
+                day=day,
+                outcome="issued",
+                unit_id=unit_id,
+                at=now,
+            )
+        ]
+
     return ledger.issue(
         rt.store,
         counters=rt.counters,
         benefit=b,
         activity_id=activity_id,
         customer_id=cid,
-        now=rt.clock(),
+        now=now,
         idem_key=key,
         activity_budget_cents=defn.budget_cents,
+        fresh_key=fresh_key,
+        also=participation,
     ).unit_id
 
 
@@ -480,9 +524,12 @@ def _run_template(
     rid = req.request_id or uuid.uuid4().hex
     try:
         if isinstance(t, CouponDrop | QuotaTest):
-            key = f"{aid}:{cid}:{rid}" if isinstance(t, CouponDrop) else f"quota:{aid}:{cid}"
-            unit = _issue(rt, defn, aid, benefits[t.benefit_id], cid, key)
-            _record(rt, aid, cid, t.kind, "issued", unit, now)
+            drop = isinstance(t, CouponDrop)
+            key = f"{aid}:{cid}:{rid}" if drop else f"quota:{aid}:{cid}"
+            fresh = drop and req.request_id is None
+            unit = _issue(
+                rt, defn, aid, benefits[t.benefit_id], cid, key, fresh_key=fresh, action=t.kind
+            )
             return Outcome("issued", (unit,))
         if isinstance(t, SignIn):
             return _sign_in(rt, defn, t, benefits, aid, cid, now)
@@ -492,10 +539,8 @@ def _run_template(
             task = next((x for x in t.tasks if x.action == req.action), None)
             if task is None:
                 raise InvalidInputError("not a task of this activity", where="action")
-            unit = _issue(
-                rt, defn, aid, benefits[task.benefit_id], cid, f"task:{aid}:{cid}:{task.action}"
-            )
-            _record(rt, aid, cid, task.action, "issued", unit, now)
+            key = f"task:{aid}:{cid}:{task.action}"
+            unit = _issue(rt, defn, aid, benefits[task.benefit_id], cid, key, action=task.action)
             return Outcome("issued", (unit,))
         return _referral(rt, defn, t, benefits, aid, req, now, inviter)
     except ExhaustedError as e:
