@@ -19,7 +19,10 @@ from opsloop.insight.segments import SegmentValidationError, validate_segment
 from opsloop.insight.segments.service import Preview, data_as_of, dir_resolver, preview
 from opsloop.settings import get_settings
 
-app = typer.Typer(help="Segments (客群): validate and preview.", no_args_is_help=True)
+app = typer.Typer(
+    help="Segments (客群): validate, preview, save, materialise, export, upload, refresh.",
+    no_args_is_help=True,
+)
 
 
 class OutFormat(StrEnum):
@@ -122,3 +125,177 @@ def _print_tables(result: Preview) -> None:
             rows.add_row(*["" if r[c] is None else str(r[c]) for c in columns])
         out.print(rows)
     console.print(f"{len(result.sample)} sample row(s)")
+
+
+# -- the segment store: create, list, materialise, export, upload, refresh ----------------
+#
+# These run as the local operator (bank-wide) on the store and warehouse of this home;
+# they write, so they need the server stopped (the warehouse has one writer).
+
+FormatOpt = Annotated[OutFormat, typer.Option("--format", "-f", help="json | table")]
+
+
+def _open() -> tuple[Any, Any]:
+    from opsloop.store import Store
+    from opsloop.warehouse import Warehouse
+
+    settings = get_settings()
+    settings.ensure_home()
+    return Store.open(settings.database_url), Warehouse.open(settings.warehouse)
+
+
+def _print(body: Any, fmt: OutFormat) -> None:
+    if fmt is OutFormat.json:
+        print_json(body)
+        return
+    rows = body if isinstance(body, list) else [body]
+    if not rows:
+        console.print("(none)")
+        return
+    columns = [c for c in rows[0] if c != "definition"]
+    table = RichTable(*columns)
+    for r in rows:
+        table.add_row(*["" if r[c] is None else str(r[c]) for c in columns])
+    Console(file=sys.stdout).print(table)
+
+
+@app.command("create")
+def create_cmd(
+    file: FileArg,
+    refresh_cron: Annotated[
+        str | None, typer.Option("--refresh-cron", help="e.g. '0 6 * * *' (daily 06:00)")
+    ] = None,
+    dataset: Annotated[str | None, typer.Option(help="dataset the segment runs on")] = None,
+    fmt: FormatOpt = OutFormat.json,
+) -> None:
+    """Save FILE as a new segment, or as a new version if its id exists."""
+    from opsloop.access.principal import LOCAL_OPERATOR
+    from opsloop.errors import NotFoundError
+    from opsloop.insight.segments import store as segstore
+
+    doc = _load(file)
+    store, wh = _open()
+    try:
+        sid = validate_segment(doc).id
+        try:
+            segstore.get(store, segment_id=sid or "", principal=LOCAL_OPERATOR)
+            seg = segstore.update(
+                store, principal=LOCAL_OPERATOR, segment_id=sid or "", doc=doc,
+                refresh_cron=refresh_cron,
+            )  # fmt: skip
+        except NotFoundError:
+            seg = segstore.create(
+                store, principal=LOCAL_OPERATOR, doc=doc, refresh_cron=refresh_cron,
+                dataset=dataset,
+            )  # fmt: skip
+    finally:
+        wh.close()
+        store.close()
+    _print(seg.public(), fmt)
+
+
+@app.command("list")
+def list_cmd(
+    archived: Annotated[bool, typer.Option(help="include archived segments")] = False,
+    fmt: FormatOpt = OutFormat.table,
+) -> None:
+    """Saved segments with owner, org scope, version and schedule."""
+    from opsloop.access.principal import LOCAL_OPERATOR
+    from opsloop.insight.segments import store as segstore
+
+    store, wh = _open()
+    try:
+        items = segstore.list_segments(store, principal=LOCAL_OPERATOR, include_archived=archived)
+    finally:
+        wh.close()
+        store.close()
+    _print([s.public() for s in items], fmt)
+
+
+@app.command("materialise")
+def materialise_cmd(
+    segment_id: Annotated[str, typer.Argument(help="saved segment id")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD")] = None,
+    fmt: FormatOpt = OutFormat.json,
+) -> None:
+    """Snapshot SEGMENT_ID's members now (version, time, size go to its history)."""
+    from opsloop.access.principal import LOCAL_OPERATOR
+    from opsloop.insight.segments import materialise as mat
+
+    day = _parse_day(as_of) if as_of else None
+    store, wh = _open()
+    try:
+        snap = mat.materialise(
+            store, wh, principal=LOCAL_OPERATOR, segment_id=segment_id, as_of=day
+        )
+    finally:
+        wh.close()
+        store.close()
+    _print(snap, fmt)
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    parquet = "parquet"
+
+
+@app.command("export")
+def export_cmd(
+    segment_id: Annotated[str, typer.Argument(help="saved segment id")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="file to write")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f")] = ExportFormat.csv,
+) -> None:
+    """Write the latest snapshot's members (PII masked) to OUT; the export is audited."""
+    from opsloop.access.principal import LOCAL_OPERATOR
+    from opsloop.insight.segments import materialise as mat
+
+    store, wh = _open()
+    try:
+        data = mat.export(store, wh, principal=LOCAL_OPERATOR, segment_id=segment_id, fmt=fmt)
+    finally:
+        wh.close()
+        store.close()
+    out.write_bytes(data)
+    console.print(f"wrote {len(data)} bytes → {out}")
+
+
+@app.command("upload")
+def upload_cmd(
+    segment_id: Annotated[str, typer.Argument(help="id of the static segment")],
+    file: Annotated[Path, typer.Argument(help="CSV of customer ids", exists=True)],
+    name: Annotated[str | None, typer.Option(help="display name")] = None,
+    fmt: FormatOpt = OutFormat.json,
+) -> None:
+    """A static segment from FILE's ids (all must be customers), materialised at once."""
+    from opsloop.access.principal import LOCAL_OPERATOR
+    from opsloop.insight.segments import materialise as mat
+
+    store, wh = _open()
+    try:
+        snap = mat.upload(
+            store, wh, principal=LOCAL_OPERATOR, segment_id=segment_id,
+            name=name or file.stem, data=file.read_bytes(),
+        )  # fmt: skip
+    finally:
+        wh.close()
+        store.close()
+    _print(snap, fmt)
+
+
+@app.command("refresh")
+def refresh_cmd(
+    due: Annotated[bool, typer.Option("--due", help="refresh every segment whose cron fired")],
+    fmt: FormatOpt = OutFormat.json,
+) -> None:
+    """Materialise the segments whose refresh schedule fired since their last snapshot."""
+    from opsloop.insight.segments import materialise as mat
+
+    if not due:
+        raise InvalidInputError("say --due (refresh what the schedules say is due)", where="--due")
+    store, wh = _open()
+    try:
+        done = mat.refresh_due(store, wh, now=dt.datetime.now(dt.UTC))
+    finally:
+        wh.close()
+        store.close()
+    _print(done, fmt)
