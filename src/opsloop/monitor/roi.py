@@ -34,7 +34,7 @@ class RoiResult:
     cost_per_incremental_conversion: Estimate
 
 
-def _scale(e: Estimate, k: float, shift: float = 0.0) -> Estimate:
+def scale(e: Estimate, k: float, shift: float = 0.0) -> Estimate:
     lo, hi = sorted((e.ci_low * k + shift, e.ci_high * k + shift))
     return Estimate(e.value * k + shift, e.se * abs(k), lo, hi)
 
@@ -66,9 +66,9 @@ def campaign_roi(
     """
     n = treated.n
     cost = fixed_cost + cost_per_contact * n
-    conv = _scale(two_proportion_ztest(treated, holdout, alpha=alpha).difference, n)
-    value = _scale(welch_ttest(treated_value, holdout_value, alpha=alpha).difference, n)
-    roi = _scale(value, 1.0 / cost, -1.0) if cost > 0 else Estimate(math.nan, *(math.nan,) * 3)
+    conv = scale(two_proportion_ztest(treated, holdout, alpha=alpha).difference, n)
+    value = scale(welch_ttest(treated_value, holdout_value, alpha=alpha).difference, n)
+    roi = scale(value, 1.0 / cost, -1.0) if cost > 0 else Estimate(math.nan, *(math.nan,) * 3)
     cpic = Estimate(
         cost / conv.value if conv.value > 0 else math.inf,
         cost * conv.se / conv.value**2 if conv.value > 0 else math.nan,  # delta method

@@ -253,3 +253,39 @@ def test_journey_health_finds_stuck_failed_and_spikes(client: TestClient) -> Non
     assert client.get("/api/v1/monitor/journey-health", headers=hq).status_code == 200
     assert client.get("/api/v1/monitor/journey-health", headers=b1).status_code == 403
     assert alerts.STAFF_CUSTOMER_ID == 0
+
+
+def test_campaign_evaluation_and_uplift_are_bank_wide(client: TestClient) -> None:
+    wh = client.app.state.warehouse  # type: ignore[attr-defined]
+    arm = ["mail", "holdout"] * 200
+    conv = [int(i % 5 == 0 or (i % 2 == 0 and i % 7 == 0)) for i in range(400)]
+    wh.replace_tables(
+        {
+            "exp": pa.table(
+                {
+                    "arm": arm,
+                    "converted": conv,
+                    "revenue": [10.0 * c for c in conv],
+                    "aum_change": [float(i % 13) for i in range(400)],
+                }
+            )
+        }
+    )
+    store = client.app.state.store  # type: ignore[attr-defined]
+    hq = add_user(store, "hq", roles=["analyst"])
+    b1 = add_user(store, "b1", roles=["analyst"], org_id="B01")
+    body = {"table": "exp", "campaign": "spring", "treated": "mail", "holdout": "holdout"}
+    ok = client.post("/api/v1/campaigns/evaluation", json=body, headers=hq)
+    assert ok.status_code == 200, ok.text
+    mail = sum(c for i, c in enumerate(conv) if i % 2 == 0)
+    hold = sum(c for i, c in enumerate(conv) if i % 2 == 1)
+    assert ok.json()["incremental_conversions"]["value"] == pytest.approx(mail - hold)
+    assert ok.json()["costs"]["total"] == 0 and ok.json()["roi"]["value"] is None
+    assert client.post("/api/v1/campaigns/evaluation", json=body, headers=b1).status_code == 403
+    missing = client.post(
+        "/api/v1/campaigns/evaluation", json={**body, "table": "nope"}, headers=hq
+    )
+    assert missing.status_code == 404 and "nope" in missing.text
+    up = {"treatment": "mail", "control": "holdout", "outcome": "visit"}
+    assert client.post("/api/v1/uplift/run", json=up, headers=b1).status_code == 403
+    assert client.post("/api/v1/uplift/run", json=up, headers=hq).status_code == 404

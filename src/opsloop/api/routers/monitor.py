@@ -16,6 +16,7 @@ from opsloop.access.scope import require_bank_wide
 from opsloop.api.deps import StoreDep, WarehouseDep, require
 from opsloop.errors import NotFoundError
 from opsloop.monitor.analyses import run_analysis, validate_analysis
+from opsloop.monitor.campaign import campaign_evaluation
 from opsloop.monitor.dashboards import alerts, reports
 from opsloop.monitor.dashboards.health import journey_health
 from opsloop.monitor.experiments import Metric, experiment_results
@@ -235,4 +236,35 @@ def health(
     out: dict[str, Any] = _finite(
         journey_health(store=store, now=utcnow(), grace_minutes=grace_minutes, days=days)
     )
+    return out
+
+
+_TABLE = r"^[a-z_][a-z0-9_]*$"
+
+
+class CampaignRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    table: str = Field(max_length=64, pattern=_TABLE, description="exposure table, 1 row/customer")
+    dataset: Dataset = None
+    campaign: str = Field(min_length=1, max_length=128, description="the Reach campaign name")
+    activity_id: str | None = Field(default=None, max_length=64)
+    treated: str = Field(min_length=1, max_length=200)
+    holdout: str = Field(min_length=1, max_length=200)
+    arm_column: str = Field(default="arm", max_length=64, pattern=_COL)
+    conversion: str = Field(default="converted", max_length=64, pattern=_COL)
+    aum: str | None = Field(default="aum_change", max_length=64, pattern=_COL)
+    revenue: str = Field(default="revenue", max_length=64, pattern=_COL)
+    basis: Literal["redeemed", "issued"] = "redeemed"
+    fixed_cost: float = Field(default=0.0, ge=0, le=1e15)
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+
+
+@router.post("/campaigns/evaluation")
+def campaign(
+    body: CampaignRequest, wh: WarehouseDep, store: StoreDep, principal: Analyst
+) -> dict[str, Any]:
+    """Incremental conversions/AUM/revenue vs the holdout, costs, ROI (bank-wide only)."""
+    require_bank_wide(principal, what="a campaign evaluation")
+    out: dict[str, Any] = _finite(campaign_evaluation(wh=wh, store=store, **body.model_dump()))
     return out

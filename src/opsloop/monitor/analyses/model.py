@@ -64,9 +64,13 @@ class EventFilter(_Doc):
         return props
 
 
+_FIRST, _LAST = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
+
+
 class _Ranged(_Doc):
-    start: dt.date
-    end: dt.date
+    # bounded so that windows and lookbacks added to them stay valid dates
+    start: dt.date = Field(ge=_FIRST, le=_LAST)
+    end: dt.date = Field(ge=_FIRST, le=_LAST)
 
     @field_validator("end")
     @classmethod

@@ -140,6 +140,8 @@ def check_alert(
     *, store: Store, wh: Warehouse, alert_id: str, day: dt.date, now: dt.datetime
 ) -> dict[str, Any]:
     """Evaluate one alert for ``day`` once; deliver to its recipients when it fires."""
+    if not dt.date(1900, 12, 31) <= day <= dt.date(2999, 12, 31):
+        raise InvalidInputError("day must be between 1900-12-31 and 2999-12-31", where="day")
     with store.session() as s:
         row = s.get(AlertRow, alert_id)
         if row is None:
