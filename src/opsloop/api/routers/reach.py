@@ -16,13 +16,14 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from opsloop.access.clock import utcnow
 from opsloop.access.crypto import PiiCipher
 from opsloop.access.principal import Principal
-from opsloop.api.deps import ClientIp, StoreDep, WarehouseDep, require
+from opsloop.api.deps import ClientIp, StoreDep, WarehouseDep, get_warehouse, require
 from opsloop.reach import outbox, service, signing
 from opsloop.reach.config import ReachConfig, WebhookConfig
 from opsloop.reach.service import Receipt, SlotContentIn
@@ -126,16 +127,21 @@ def read_inbox(
 
 
 @router.get("/slots/{slot}")
-def get_slot(
+async def get_slot(
     request: Request,
     slot: Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")],
     customer_id: Annotated[int, Query(ge=0, le=2**62)],
     principal: Server,
-    wh: WarehouseDep,
 ) -> dict[str, Any]:
-    """The best content now, from memory; non-bank-wide callers are scope-checked."""
-    if not principal.bank_wide and not service.in_scope(wh, principal, [customer_id]):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no customer {customer_id}")
+    """The best content now, from memory; non-bank-wide callers are scope-checked.
+
+    ``async`` so the bank-wide case (the app backend) never hops to a worker thread:
+    this sits in the app's page-load path. Only a scope check touches the warehouse.
+    """
+    if not principal.bank_wide:
+        wh = get_warehouse(request)
+        if not await run_in_threadpool(service.in_scope, wh, principal, [customer_id]):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no customer {customer_id}")
     index: SlotIndex = request.app.state.reach_slots
     c = index.best(slot, customer_id)
     if c is None:

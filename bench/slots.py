@@ -1,0 +1,242 @@
+"""Benchmark: ``GET /api/v1/slots/{slot}?customer_id=`` latency at a fixed request rate.
+
+The app runs under uvicorn (httptools, uvloop) in a child process on a fresh home with
+``--contents`` slot contents (a third of them targeted at lists of 10,000 customers)
+and an API token holding only ``reach:serve`` (bank-wide, as the app backend's would).
+The per-principal request limit is raised for the run (``OPSLOOP_RATE_PER_MINUTE``) —
+the backend is one principal sending 1,000 req/s.
+
+The load generator is another process: open loop, request ``k`` due at
+``t0 + k / rate`` on one of ``--connections`` keep-alive sockets, latency measured from
+when it was *due* (a stalled server is not hidden by the client waiting: no
+coordinated omission). Baseline in the same run, same server and rate: ``GET
+/api/v1/health`` (no auth, no lookup) — the floor set by uvicorn and FastAPI.
+Also the in-process cost of one ``SlotIndex.best`` lookup.
+
+    .venv/bin/python bench/slots.py [--rate 1000] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+SMALL = ["--seconds", "2", "--rate", "200", "--contents", "20"]
+
+SERVER = """
+import sys, uvicorn
+from opsloop.api.app import create_app
+app = create_app()
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
+            access_log=False, http="httptools", loop="uvloop")
+"""
+
+
+@dataclass(frozen=True)
+class Job:
+    port: int
+    path_prefix: str  # "/api/v1/slots/home?customer_id=" or "/api/v1/health?x="
+    token: str
+    rate: float
+    seconds: float
+    connections: int
+    customers: int
+
+
+async def _read(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    await reader.readexactly(length)
+    return status
+
+
+async def _load(job: Job) -> dict[str, Any]:
+    rng = random.Random(7)
+    lat: list[float] = []
+    statuses: dict[int, int] = {}
+    t0 = time.perf_counter() + 0.3
+    total = int(job.rate * job.seconds)
+
+    async def conn(c: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", job.port)
+        for k in range(c, total, job.connections):
+            due = t0 + k / job.rate
+            wait = due - time.perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            cid = rng.randrange(1, job.customers + 1)
+            writer.write(
+                f"GET {job.path_prefix}{cid} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: Bearer {job.token}\r\n\r\n".encode()
+            )
+            status = await _read(reader)
+            lat.append(time.perf_counter() - due)
+            statuses[status] = statuses.get(status, 0) + 1
+        writer.close()
+
+    await asyncio.gather(*(conn(c) for c in range(job.connections)))
+    elapsed = time.perf_counter() - t0
+    return {"lat": lat, "statuses": statuses, "elapsed": elapsed}
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    import uvloop
+
+    return uvloop.run(_load(job))
+
+
+def _summ(r: dict[str, Any], cpu_s: float) -> dict[str, Any]:
+    lat = sorted(r["lat"])
+
+    def pct(q: float) -> float:
+        return round(lat[min(len(lat) - 1, int(len(lat) * q))] * 1000, 2)
+
+    return {
+        "requests": len(lat),
+        "achieved_rps": round(len(lat) / r["elapsed"], 1),
+        "statuses": r["statuses"],
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "max_ms": round(lat[-1] * 1000, 2),
+        "server_cpu_ms_per_req": round(1000 * cpu_s / len(lat), 3),
+        "loadavg": Path("/proc/loadavg").read_text().split()[:3],
+    }
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def setup(home: Path, contents: int, customers: int) -> str:
+    """A fresh home: slot contents and a reach:serve token; returns the token."""
+    from opsloop.access import credentials, users
+    from opsloop.access.principal import LOCAL_OPERATOR
+    from opsloop.access.schemas import TokenCreate, UserCreate
+    from opsloop.reach import service
+    from opsloop.settings import get_settings
+    from opsloop.store import Store
+
+    os.environ["OPSLOOP_HOME"] = str(home)
+    get_settings.cache_clear()
+    home.mkdir(parents=True, exist_ok=True)
+    store = Store.open(get_settings().database_url, migrate=True)
+    now = datetime.now(UTC)
+    rng = random.Random(1)
+    for i in range(contents):
+        targeted = i % 3 == 0
+        body = service.SlotContentIn(
+            slot="home",
+            title=f"理财推荐 {i}",
+            link="https://bank.example/p/1",
+            priority=rng.randrange(-100, 100),
+            customer_ids=rng.sample(range(1, customers + 1), 10_000) if targeted else None,
+            starts_at=now - timedelta(hours=1),
+            ends_at=now + timedelta(days=1),
+        )
+        service.add_slot_content(store, principal=LOCAL_OPERATOR, body=body, now=now)
+    with store.session() as s:
+        users.create_user(
+            session=s,
+            actor=LOCAL_OPERATOR,
+            body=UserCreate(username="app-backend", org_id="HO", roles=["admin"]),
+        )
+        tok = credentials.create_token(
+            session=s,
+            actor=LOCAL_OPERATOR,
+            body=TokenCreate(name="app", username="app-backend", scopes=["reach:serve"]),
+        )
+    store.close()
+    return tok.token
+
+
+def index_lookup_us(home: Path, customers: int) -> float:
+    from opsloop.reach.slots import SlotIndex
+    from opsloop.settings import get_settings
+    from opsloop.store import Store
+
+    store = Store.open(get_settings().database_url)
+    idx = SlotIndex(store)
+    idx.refresh()
+    store.close()
+    ids = [random.randrange(1, customers + 1) for _ in range(20_000)]
+    now = datetime.now(UTC)
+    t = time.perf_counter()
+    for c in ids:
+        idx.best("home", c, now)
+    return round(1e6 * (time.perf_counter() - t) / len(ids), 2)
+
+
+def _cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rate", type=float, default=1000.0)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--contents", type=int, default=60)
+    ap.add_argument("--customers", type=int, default=1_000_000)
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "home"
+        token = setup(home, args.contents, args.customers)
+        os.environ["OPSLOOP_RATE_PER_MINUTE"] = str(args.rate * 60 * 10)
+        os.environ["OPSLOOP_RATE_BURST"] = str(int(args.rate * 10))
+        port = _port()
+        proc = subprocess.Popen([sys.executable, "-c", SERVER, str(port)])
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=1):
+                        break
+                except OSError:
+                    time.sleep(0.1)
+            out: dict[str, Any] = {"bench": "slots", "rate": args.rate, "cores": os.cpu_count()}
+            ctx = mp.get_context("spawn")
+            for name, prefix in (
+                ("warmup", "/api/v1/slots/home?customer_id="),
+                ("slots", "/api/v1/slots/home?customer_id="),
+                ("baseline_health", "/api/v1/health?x="),
+            ):
+                seconds = 2.0 if name == "warmup" else args.seconds
+                job = Job(port, prefix, token, args.rate, seconds, args.connections, args.customers)
+                c0 = _cpu(proc.pid)
+                with ctx.Pool(1) as pool:
+                    r = pool.apply(run_job, (job,))
+                if name != "warmup":
+                    out[name] = _summ(r, _cpu(proc.pid) - c0)
+            out["index_lookup_us"] = index_lookup_us(home, args.customers)
+            out["p99_vs_health"] = round(
+                out["slots"]["p99_ms"] / out["baseline_health"]["p99_ms"], 2
+            )
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
