@@ -110,7 +110,7 @@ def test_segment_builder_shows_the_count(bank: Bank, page: Page, shots: Path) ->
     oracle4 = sum(1 for r in rows if (r["kyc_risk_level"] or 0) >= 4)
     assert want4 == oracle4
     expect(count).to_have_text(f"{oracle3:,}", timeout=TIMEOUT_MS)
-    value = p.locator("[data-testid=cond-value] input").first
+    value = p.locator("input[data-testid=cond-value], [data-testid=cond-value] input").first
     value.fill("4")
     expect(count).to_have_text(f"{oracle4:,}", timeout=TIMEOUT_MS)  # live, no button
     p.wait_for_selector("[data-testid=chart-branches] canvas")
