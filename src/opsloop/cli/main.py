@@ -20,6 +20,7 @@ from opsloop.cli import load as load_cli
 from opsloop.cli import model as model_cli
 from opsloop.cli import monitor as monitor_cli
 from opsloop.cli import segment as segment_cli
+from opsloop.cli import worker as worker_cli
 from opsloop.cli.output import Format, console, print_arrow
 from opsloop.cli.server_link import find_server
 from opsloop.errors import OpsloopError
@@ -43,6 +44,7 @@ app.command("analyze")(analyze_cli.command)
 app.add_typer(model_cli.app, name="model")
 app.add_typer(monitor_cli.app, name="monitor")
 access_cli.register(app)  # user, token, audit, security
+app.command("worker")(worker_cli.worker)
 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table | csv | json")]
 
@@ -121,9 +123,12 @@ def _empty(columns: list[str]) -> pa.Table:
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
     port: Annotated[int | None, typer.Option(help="port")] = None,
+    workers: Annotated[
+        int, typer.Option(help="API processes (more than 1 needs OPSLOOP_PROFILE=production)")
+    ] = 1,
 ) -> None:
     """Serve the API (and the console) until interrupted; Ctrl-C shuts down gracefully."""
-    _serve(get_settings(), host=host, port=port)
+    _serve(get_settings(), host=host, port=port, workers=workers)
 
 
 @app.command()
@@ -164,20 +169,26 @@ def _has_bank(settings: Settings) -> bool:
         wh.close()
 
 
-def _serve(settings: Settings, *, host: str | None, port: int | None) -> None:
+def _serve(settings: Settings, *, host: str | None, port: int | None, workers: int = 1) -> None:
     import secrets
 
     import uvicorn
 
-    from opsloop.api.app import create_app
     from opsloop.cli.server_link import write_server_file
     from opsloop.logging import configure_logging
+    from opsloop.runtime.serving import check_workers
 
     host = host or settings.host
     port = port or settings.port
+    check_workers(settings, workers)
     configure_logging(settings.log_level)
     token = secrets.token_urlsafe(32)
     url = f"http://{host}:{port}"
+    if workers > 1:
+        _serve_many(settings, host=host, port=port, workers=workers, token=token, url=url)
+        return
+    from opsloop.api.app import create_app
+
     application = create_app(
         settings,
         local_token=token,
@@ -189,6 +200,38 @@ def _serve(settings: Settings, *, host: str | None, port: int | None) -> None:
     )
     console.print(f"opsloop is serving on {url}  (API docs: {url}/docs)  — Ctrl-C to stop")
     uvicorn.Server(config).run()
+
+
+def _serve_many(
+    settings: Settings, *, host: str, port: int, workers: int, token: str, url: str
+) -> None:
+    """N uvicorn worker processes; metrics are summed over them through a shared dir."""
+    import uvicorn
+
+    from opsloop.cli.server_link import write_server_file
+    from opsloop.runtime.profile import check_profile
+    from opsloop.runtime.serving import LOCAL_TOKEN_ENV, METRICS_DIR_ENV, prepare_metrics_dir
+
+    check_profile(settings)  # fail here, once, rather than in every worker
+    os.environ[LOCAL_TOKEN_ENV] = token
+    os.environ[METRICS_DIR_ENV] = str(prepare_metrics_dir(settings.ensure_home()))
+    write_server_file(settings.server_file, url=url, token=token)
+    console.print(f"opsloop is serving on {url} with {workers} processes — Ctrl-C to stop")
+    try:
+        uvicorn.run(
+            "opsloop.api.factory:app_factory",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=None,
+            timeout_graceful_shutdown=10,
+            # A worker imports the whole stack before it answers the supervisor's ping;
+            # on a busy machine that takes longer than uvicorn's 5 s default.
+            timeout_worker_healthcheck=120,
+        )
+    finally:
+        settings.server_file.unlink(missing_ok=True)
 
 
 def main() -> None:
