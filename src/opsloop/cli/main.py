@@ -20,6 +20,7 @@ from opsloop.cli import load as load_cli
 from opsloop.cli import model as model_cli
 from opsloop.cli import monitor as monitor_cli
 from opsloop.cli import segment as segment_cli
+from opsloop.cli import tag as tag_cli
 from opsloop.cli import worker as worker_cli
 from opsloop.cli.output import Format, console, print_arrow
 from opsloop.cli.server_link import find_server
@@ -39,6 +40,7 @@ app.command("generate")(generate_cli.command)
 app.add_typer(collect_cli.app, name="source")
 app.add_typer(import_cli.app, name="import")
 app.add_typer(segment_cli.app, name="segment")
+app.add_typer(tag_cli.app, name="tag")
 app.add_typer(journey_cli.app, name="journey")
 app.command("analyze")(analyze_cli.command)
 app.add_typer(model_cli.app, name="model")
