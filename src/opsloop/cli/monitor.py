@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from opsloop.cli.output import print_json
 from opsloop.settings import get_settings
+
+if TYPE_CHECKING:
+    from opsloop.store import Store
+    from opsloop.warehouse import Warehouse
 
 app = typer.Typer(help="Monitoring center (运营监控中心).", no_args_is_help=True)
 
@@ -47,3 +53,86 @@ def uplift(
     finally:
         wh.close()
     print_json(report)
+
+
+@app.command("refresh")
+def refresh() -> None:
+    """Refresh every saved report whose schedule is due (run it from cron or a timer)."""
+    from opsloop.access.clock import utcnow
+    from opsloop.monitor.dashboards.reports import refresh_due
+
+    with _open() as (store, wh):
+        print_json({"refreshed": refresh_due(store=store, wh=wh, now=utcnow())})
+
+
+@app.command("alerts")
+def check_alerts() -> None:
+    """Check every enabled metric alert for yesterday; fired ones go to the Reach outbox."""
+    from opsloop.access.clock import utcnow
+    from opsloop.monitor.dashboards.alerts import check_due
+
+    with _open() as (store, wh):
+        print_json({"checks": check_due(store=store, wh=wh, now=utcnow())})
+
+
+@app.command("health")
+def health(
+    grace_minutes: Annotated[int, typer.Option(help="overdue timers beyond this are stuck")] = 60,
+    days: Annotated[int, typer.Option(help="days of suppression history")] = 14,
+) -> None:
+    """Journey health: stuck customers, failed sends, suppression spikes."""
+    from opsloop.access.clock import utcnow
+    from opsloop.monitor.dashboards.health import journey_health
+    from opsloop.store import Store
+
+    store = Store.open(get_settings().database_url)
+    try:
+        print_json(
+            journey_health(store=store, now=utcnow(), grace_minutes=grace_minutes, days=days)
+        )
+    finally:
+        store.close()
+
+
+@app.command("campaign")
+def campaign(
+    table: Annotated[str, typer.Option(help="exposure table, one row per customer")],
+    campaign: Annotated[str, typer.Option(help="campaign name in the Reach outbox")],
+    treated: Annotated[str, typer.Option(help="treated arm")],
+    holdout: Annotated[str, typer.Option(help="holdout arm")],
+    activity: Annotated[str | None, typer.Option(help="activity id of its benefits")] = None,
+    dataset: Annotated[str | None, typer.Option(help="dataset")] = None,
+    fixed_cost: Annotated[float, typer.Option(help="set-up cost")] = 0.0,
+) -> None:
+    """Incremental effect vs the holdout, costs from the ledgers, ROI."""
+    from opsloop.monitor.campaign import campaign_evaluation
+
+    with _open() as (store, wh):
+        print_json(
+            campaign_evaluation(
+                wh=wh,
+                store=store,
+                table=table,
+                campaign=campaign,
+                treated=treated,
+                holdout=holdout,
+                activity_id=activity,
+                dataset=dataset,
+                fixed_cost=fixed_cost,
+            )
+        )
+
+
+@contextmanager
+def _open() -> Iterator[tuple[Store, Warehouse]]:
+    from opsloop.store import Store
+    from opsloop.warehouse import Warehouse
+
+    settings = get_settings()
+    store = Store.open(settings.database_url)
+    wh = Warehouse.open(settings.warehouse, read_only=True)
+    try:
+        yield store, wh
+    finally:
+        wh.close()
+        store.close()
