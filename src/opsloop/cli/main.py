@@ -19,6 +19,7 @@ from opsloop.cli import journey as journey_cli
 from opsloop.cli import load as load_cli
 from opsloop.cli import model as model_cli
 from opsloop.cli import monitor as monitor_cli
+from opsloop.cli import reach as reach_cli
 from opsloop.cli import segment as segment_cli
 from opsloop.cli import tag as tag_cli
 from opsloop.cli import worker as worker_cli
@@ -40,6 +41,7 @@ app.command("generate")(generate_cli.command)
 app.add_typer(collect_cli.app, name="source")
 app.add_typer(import_cli.app, name="import")
 app.add_typer(segment_cli.app, name="segment")
+app.add_typer(reach_cli.app, name="reach")
 app.add_typer(tag_cli.app, name="tag")
 app.add_typer(journey_cli.app, name="journey")
 app.command("analyze")(analyze_cli.command)

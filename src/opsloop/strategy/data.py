@@ -16,7 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from opsloop.access.principal import Principal
-from opsloop.insight.segments.compiler import SegmentCompiler, scope_customers
+from opsloop.errors import InvalidInputError
+from opsloop.insight.segments.compiler import TAG_VALUES, SegmentCompiler, scope_customers
 from opsloop.insight.segments.model import EventStep
 from opsloop.insight.segments.service import WarehouseTables
 from opsloop.warehouse import Warehouse
@@ -31,6 +32,10 @@ class CustomerData(Protocol):
     def condition(self, condition: Any, where: str, ids: Ids) -> Mask: ...
 
     def scores(self, model: str, ids: Ids) -> npt.NDArray[np.float64]: ...
+
+    def tag(self, name: str, ids: Ids) -> npt.NDArray[Any]:
+        """Per customer the tag's value in its latest run (None when they have none)."""
+        ...
 
     def last_event(self, step: EventStep, ids: Ids, after: dt.datetime) -> npt.NDArray[Any]:
         """Per customer the latest matching event at or after ``after`` (NaT when none)."""
@@ -101,6 +106,38 @@ class WarehouseData:
         keys = got.column("customer_id").to_numpy().astype(np.int64)
         vals = got.column("score").to_numpy().astype(np.float64)
         return _lookup(keys, vals, ids, np.nan).astype(np.float64)
+
+    def tag(self, name: str, ids: Ids) -> npt.NDArray[Any]:
+        """Insight's ``tag_values``: the tag's latest run on or before ``as_of`` (the
+        segment compiler's rule), one value per customer, None when absent."""
+        ds = self.tables._dataset
+        if TAG_VALUES not in self.wh.tables(ds):
+            raise InvalidInputError(
+                "no tag values in the warehouse yet: run `opsloop tag run` first", where="tag"
+            )
+        tv = self.wh.table(TAG_VALUES, dataset=ds)
+        day = self.as_of.date() if isinstance(self.as_of, dt.datetime) else self.as_of
+        mine = tv.filter(tv.tag == name)
+        latest = mine.filter(mine.as_of <= ibis.literal(day)).as_of.max().as_scalar()
+        got = self.wh.execute(
+            mine.filter(mine.as_of == latest).select(
+                "customer_id", "value_bool", "value_num", "value_str"
+            )
+        )
+        keys = got.column("customer_id").to_numpy().astype(np.int64)
+        vals = np.array(
+            [
+                b if b is not None else (n if n is not None else t)
+                for b, n, t in zip(
+                    got.column("value_bool").to_pylist(),
+                    got.column("value_num").to_pylist(),
+                    got.column("value_str").to_pylist(),
+                    strict=True,
+                )
+            ],
+            dtype=object,
+        )
+        return _lookup(keys, vals, ids, None)
 
     def last_event(self, step: EventStep, ids: Ids, after: dt.datetime) -> npt.NDArray[Any]:
         e = self.tables["events"]

@@ -29,7 +29,6 @@ from sqlalchemy import delete as delete_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from opsloop.errors import InvalidInputError
 from opsloop.strategy import bulk
 from opsloop.strategy.calendar import BusinessCalendar
 from opsloop.strategy.data import CustomerData
@@ -126,6 +125,8 @@ class JourneyPass:
         self.now = _ts(ctx.now)
         self.index = {n.id: i for i, n in enumerate(journey.nodes)}
         self.stats: Counter[tuple[str, str]] = Counter()
+        self.fresh = False  # set by a first pass: every visit is new in this transaction
+        self._claimed: set[tuple[str, str]] = set()
 
     # -- driving ---------------------------------------------------------------------
     def run(self, c: Cohort, starts: dict[str, Idx], *, resumed: bool) -> PassResult:
@@ -180,10 +181,9 @@ class JourneyPass:
             return {"yes": idx[yes], "no": idx[~yes]}
         if kind == "attribute_split":
             if cfg.tag is not None:
-                raise InvalidInputError(
-                    "tag splits need a tags table in the warehouse", where=where
-                )
-            vals = self.data.attribute(cfg.field, c.ids[idx])
+                vals = self.data.tag(cfg.tag, c.ids[idx])
+            else:
+                vals = self.data.attribute(cfg.field, c.ids[idx])
             left = np.ones(len(idx), dtype=bool)
             out: dict[str, Idx] = {}
             for case in cfg.cases:
@@ -280,11 +280,26 @@ class JourneyPass:
 
     # -- actions ---------------------------------------------------------------------
     def _claim(self, node: Any, c: Cohort, idx: Idx, outcome: str, reason: str = "") -> Idx:
-        """Insert step rows; return the positions whose step was not taken before."""
+        """Insert step rows; return the positions whose step was not taken before.
+
+        On a fresh entry (``self.fresh``) every visit was created in this very
+        transaction — a chunk that committed would have stored the visit's state with its
+        steps, and the entry's unique key refuses a concurrent twin at commit — so no
+        step of it can exist yet: a plain bulk insert, no ``RETURNING`` round trip.
+        """
         if not len(idx):
             return idx
         at = bulk.timestamps(self.s, np.array([self.now]))[0]
         head = (self.j.id, self.j.version, node.id)
+        n = len(idx)
+        if self.fresh and (node.id, outcome) not in self._claimed:
+            fresh = zip(
+                [head[0]] * n, [head[1]] * n, [head[2]] * n, c.ids[idx].tolist(),
+                c.visits[idx].tolist(), [outcome] * n, [reason] * n, [at] * n, strict=True,
+            )  # fmt: skip
+            bulk.insert_many(self.s, "strategy_steps", STEP_COLUMNS, list(fresh))
+            self._claimed.add((node.id, outcome))
+            return idx
         rows = [
             (*head, cid, v, outcome, reason, at)
             for cid, v in zip(c.ids[idx].tolist(), c.visits[idx].tolist(), strict=True)
@@ -667,6 +682,7 @@ def _enter_chunk(
     entry_key: str | list[str],
 ) -> Counter[tuple[str, str]]:
     jp = JourneyPass(journey, data=data, ports=ports, ctx=ctx, session=s)
+    jp.fresh = True
     c = _cohort(ids, visits, jp.now)
     c.node[:] = entry_node
     c.status[control] = "control"

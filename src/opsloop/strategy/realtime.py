@@ -99,6 +99,9 @@ class BatchOverlay:
     def scores(self, model: str, ids: Ids) -> npt.NDArray[np.float64]:
         return self.data.scores(model, ids)
 
+    def tag(self, name: str, ids: Ids) -> npt.NDArray[Any]:
+        return self.data.tag(name, ids)
+
     def last_event(self, step: EventStep, ids: Ids, after: dt.datetime) -> npt.NDArray[Any]:
         out = self.data.last_event(step, ids, after)
         latest: dict[int, np.datetime64] = {}

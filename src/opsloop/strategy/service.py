@@ -27,6 +27,7 @@ from opsloop.access.principal import Principal
 from opsloop.activity import ledger
 from opsloop.activity.counters import Counters, RedisCounters, SqlCounters
 from opsloop.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from opsloop.insight.segments import store as segment_store
 from opsloop.store import Store
 from opsloop.strategy.cron import last_fire
 from opsloop.strategy.data import WarehouseData
@@ -219,17 +220,27 @@ def running_definition(*, session: Session, journey_id: str) -> JourneyDefinitio
 
 
 def entry_audience(
-    defn: JourneyDefinition, data: WarehouseData, node_id: str | None = None
+    defn: JourneyDefinition,
+    data: WarehouseData,
+    node_id: str | None = None,
+    *,
+    store: Store | None = None,
+    principal: Principal | None = None,
 ) -> tuple[str, npt.NDArray[np.int64]]:
-    """The segment entry node and its members (inline segments; saved ones need Insight's store)."""
+    """The segment entry node and its members: an inline segment, or a saved one from
+    Insight's segment store (that the caller may see; its latest version)."""
     for n in defn.nodes:
         if n.kind == "segment_entry" and node_id in (None, n.id):
-            if n.config.segment is None:
+            if n.config.segment is not None:
+                return n.id, data.audience(n.config.segment)
+            if store is None:
                 raise InvalidInputError(
-                    "saved segments are not stored yet; put the segment inline",
-                    where="config.segment_id",
+                    "a saved segment needs the store", where="config.segment_id"
                 )
-            return n.id, data.audience(n.config.segment)
+            sid = n.config.segment_id
+            assert sid is not None  # a document has the inline segment or its id
+            saved = segment_store.get(store, segment_id=sid, principal=principal)
+            return n.id, data.audience(saved.definition)
     raise InvalidInputError(
         "this journey has no segment entry; post customers to its API trigger", where="nodes"
     )
@@ -275,7 +286,7 @@ def run_entry(
     """Enter the segment (or ``ids`` at ``entry_node``) in the caller's data scope."""
     data = WarehouseData(wh, as_of=now, principal=principal)
     if ids is None:
-        entry_node, ids = entry_audience(defn, data, entry_node)
+        entry_node, ids = entry_audience(defn, data, entry_node, store=store, principal=principal)
     elif entry_node is None:
         entry_node = next(
             n.id for n in defn.nodes if n.kind in ("api_entry", "event_entry", "segment_entry")
@@ -337,7 +348,7 @@ def dry_run(
 
     data = WarehouseData(wh, as_of=now, principal=principal)
     if ids is None:
-        entry_node, ids = entry_audience(defn, data)
+        entry_node, ids = entry_audience(defn, data, store=store, principal=principal)
     else:
         entry_node = next(
             n.id for n in defn.nodes if n.kind in ("api_entry", "event_entry", "segment_entry")
@@ -551,6 +562,9 @@ class _EventOverlay:
 
     def scores(self, model: str, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
         return self.data.scores(model, ids)
+
+    def tag(self, name: str, ids: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
+        return self.data.tag(name, ids)
 
     def last_event(
         self, step: Any, ids: npt.NDArray[np.int64], after: dt.datetime

@@ -15,7 +15,10 @@ the same unique keys, through the chunk's session:
 * benefits → ``activity_units`` + ``activity_ledger`` with the step key as the ledger's
   idempotency key, every cap charged through Activity's own counters (a refused cap
   refuses that customer only, and the executor applies the node's ``on_blocked``);
-* tags → still recorded in ``strategy_outbox`` (Insight's tag store has not landed).
+* tag add/remove → the customer joins/leaves a **manual** tag's list in Insight's
+  catalogue (``tag_manual_ids``; the value changes at the tag's next run, as for an
+  import); a tag that is not a manual tag of the catalogue is only recorded in
+  ``strategy_outbox``, since computed tags are owned by their rules.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import orjson
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from opsloop.activity.benefits import BenefitDef
@@ -40,6 +43,7 @@ from opsloop.activity.counters import (
 )
 from opsloop.activity.models import BenefitRow, BenefitUnit, LedgerEntry
 from opsloop.errors import InvalidInputError
+from opsloop.insight.tags.tables import TagManualIdRow, TagRow
 from opsloop.reach.outbox import journey_key
 from opsloop.strategy import bulk
 from opsloop.strategy.ports import RecordingChannel, StepBatch
@@ -109,8 +113,27 @@ class ReachSink:
         elif kind == "webhook":
             body = orjson.dumps({"url": payload["url"], "journey_id": batch.journey_id}).decode()
             self._enqueue(session, batch, "webhook", [body] * _n(batch))
+        elif kind == "tag" and self._manual(session, str(payload["tag"])):
+            ids = batch.customer_ids.tolist()
+            if payload["op"] == "add":
+                rows = [(payload["tag"], c) for c in ids]
+                bulk.insert_many(
+                    session, "tag_manual_ids", ("tag", "customer_id"), rows,
+                    on_conflict="ON CONFLICT DO NOTHING",
+                )  # fmt: skip
+            else:
+                session.execute(
+                    delete(TagManualIdRow).where(
+                        TagManualIdRow.tag == payload["tag"], TagManualIdRow.customer_id.in_(ids)
+                    )
+                )
         else:
             self.fallback.record(session, batch, kind=kind, payload=payload)
+
+    @staticmethod
+    def _manual(session: Session, name: str) -> bool:
+        row = session.get(TagRow, name)
+        return row is not None and row.type == "manual"
 
     def _enqueue(self, session: Session, batch: StepBatch, channel: str, bodies: list[str]) -> None:
         n = _n(batch)
