@@ -12,7 +12,7 @@ from opsloop.errors import InvalidInputError
 from opsloop.reach.channels.base import Channel
 from opsloop.reach.channels.email import SmtpChannel
 from opsloop.reach.channels.stored import InboxChannel, TaskChannel
-from opsloop.reach.channels.webhook import WebhookChannel
+from opsloop.reach.channels.webhook import AsyncWebhookChannel, WebhookChannel
 from opsloop.reach.ratelimit import TokenBucket
 from opsloop.reach.retry import RetryPolicy
 from opsloop.store import Store
@@ -86,11 +86,16 @@ def _bucket(c: Limited) -> TokenBucket | None:
     return TokenBucket(c.rate_per_s, c.burst) if c.rate_per_s else None
 
 
-def build_channels(config: ReachConfig, store: Store) -> dict[str, Channel]:
+def build_channels(
+    config: ReachConfig, store: Store, *, asynchronous: bool = False
+) -> dict[str, Channel]:
+    """Adapters by channel name; ``asynchronous`` gives webhook channels an ``asend``
+    (for :class:`opsloop.reach.aio.AsyncDispatcher`)."""
     out: dict[str, Channel] = {}
+    webhook = AsyncWebhookChannel if asynchronous else WebhookChannel
     for name, c in config.channels.items():
         if isinstance(c, WebhookConfig):
-            out[name] = WebhookChannel(
+            out[name] = webhook(
                 name,
                 url=c.url,
                 secret=c.secret.encode(),
