@@ -8,6 +8,7 @@ operational store is SQLite (the embedded default) in a temporary directory unle
 ``--db`` names another. Prints one JSON object with per-node seconds and rows/s.
 
     .venv/bin/python bench/journey.py [--customers 1000000] [--chunk 200000] [--db URL]
+        [--sink recording|reach]
 """
 
 from __future__ import annotations
@@ -118,6 +119,10 @@ def main(argv: list[str]) -> dict[str, Any]:
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--chunk", type=int, default=200_000)
     ap.add_argument("--db", default=None)
+    ap.add_argument(
+        "--sink", choices=("recording", "reach"), default="recording",
+        help="strategy_outbox (decisions only) or Reach's outbox (what a launch writes)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     n = args.customers
     t0 = time.perf_counter()
@@ -141,6 +146,11 @@ def main(argv: list[str]) -> dict[str, Any]:
 
     executor.JourneyPass.visit = timed  # type: ignore[method-assign]
     rec = RecordingChannel()
+    ports = Ports(rec, rec, rec, SqlContactCounters())
+    if args.sink == "reach":
+        from opsloop.strategy.service import live_ports
+
+        ports = live_ports()
     policy = ContactPolicy(caps=(CapRule(channel="sms", max=2, per="week"),))
     t1 = time.perf_counter()
     res = enter(
@@ -149,7 +159,7 @@ def main(argv: list[str]) -> dict[str, Any]:
         entry_node="entry",
         ids=np.arange(1, n + 1, dtype=np.int64),
         data=WarehouseData(wh, as_of=NOW),
-        ports=Ports(rec, rec, rec, SqlContactCounters()),
+        ports=ports,
         ctx=RunContext(now=NOW, entry_key="bench", policy=policy),
         chunk=args.chunk,
     )
@@ -164,6 +174,7 @@ def main(argv: list[str]) -> dict[str, Any]:
     return {
         "customers": n,
         "store": store.engine.dialect.name,
+        "sink": args.sink,
         "setup_s": round(setup, 2),
         "first_pass_s": round(total, 2),
         "customers_per_s": round(n / total),
