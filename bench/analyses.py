@@ -49,19 +49,23 @@ RETENTION = {
 }
 
 # Event mix (per mille): app_open 400, product_browse 250, fund_detail_view 150,
-# fund_purchase 50, login 150; timestamps uniform over 90 days from 2024-01-01.
+# fund_purchase 50, login 150; timestamps over 90 days from 2024-01-01 (see --order).
 BUILD_SQL = """
 create table events as
 select 'm' || i::varchar as message_id,
-  timestamp '2024-01-01' + to_microseconds((hash(i, {seed}, 2) % 7776000000000)::bigint) as ts,
+  timestamp '2024-01-01' + to_microseconds({ts_expr}) as ts,
   case when r < 400 then 'app_open' when r < 650 then 'product_browse'
        when r < 800 then 'fund_detail_view' when r < 850 then 'fund_purchase'
        else 'login' end as event,
   (hash(i, {seed}, 1) % {customers})::bigint as customer_id,
   null::varchar as anonymous_id, 'ios' as platform, null::varchar as properties
 from (select i, hash(i, {seed}, 3) % 1000 as r from range({events}) t(i))
-{order}
 """
+SPAN_US = 90 * 86_400_000_000  # 90 days
+# ts order: row i at its share of the 90 days plus up to a minute of jitter — the order an
+# append-only event log has, without sorting 100M rows; random: uniform over the 90 days.
+TS_ORDERED = "(i * {span} // {events} + hash(i, {seed}, 2) % 60000000)::bigint"
+TS_RANDOM = "(hash(i, {seed}, 2) % {span})::bigint"
 CUSTOMERS_SQL = """
 create table customers as
 select i::bigint as customer_id, 'o1' as org_id, '/bank/o1' as org_path, null::varchar as rm_id
@@ -137,10 +141,12 @@ def main(argv: list[str]) -> dict[str, Any]:
     try:
         t0 = time.perf_counter()
         con = duckdb.connect(str(path))
-        order = "order by ts" if args.order == "ts" else ""
-        con.execute(f"set preserve_insertion_order = {bool(order)}")
+        con.execute(f"set preserve_insertion_order = {args.order == 'ts'}")
+        ts_expr = (TS_ORDERED if args.order == "ts" else TS_RANDOM).format(
+            span=SPAN_US, events=args.events, seed=args.seed
+        )
         sql = BUILD_SQL.format(
-            seed=args.seed, customers=args.customers, events=args.events, order=order
+            seed=args.seed, customers=args.customers, events=args.events, ts_expr=ts_expr
         )
         con.execute(sql)
         con.execute(CUSTOMERS_SQL.format(customers=args.customers))
