@@ -64,7 +64,7 @@ from (select i, hash(i, {seed}, 3) % 1000 as r from range({events}) t(i))
 SPAN_US = 90 * 86_400_000_000  # 90 days
 # ts order: row i at its share of the 90 days plus up to a minute of jitter — the order an
 # append-only event log has, without sorting 100M rows; random: uniform over the 90 days.
-TS_ORDERED = "(i * {span} // {events} + hash(i, {seed}, 2) % 60000000)::bigint"
+TS_ORDERED = "(i::hugeint * {span} // {events} + hash(i, {seed}, 2) % 60000000)::bigint"
 TS_RANDOM = "(hash(i, {seed}, 2) % {span})::bigint"
 CUSTOMERS_SQL = """
 create table customers as
