@@ -209,11 +209,12 @@ def follow_link(store: Store, *, token: str, now: datetime) -> tuple[str, Items]
             )
         )
         url, cid, campaign, channel = link.url, link.customer_id, link.campaign, link.channel
+        key = link.message_key
     items = event_items(
         kind=kind,
         customer_id=cid,
         message_id=f"reach:{kind}:{token}:{n}",
-        properties={"campaign": campaign, "channel": channel, "url": url},
+        properties={"campaign": campaign, "channel": channel, "url": url, "message_key": key},
         now=now,
     )
     return url, items
@@ -275,7 +276,12 @@ def record_receipts(
                 kind=r.status,
                 customer_id=row.customer_id,
                 message_id=f"reach:{r.status}:{row.key}",
-                properties={"campaign": row.campaign, "channel": row.channel, "index": i},
+                properties={
+                    "campaign": row.campaign,
+                    "channel": row.channel,
+                    "message_key": row.key,
+                    "index": i,
+                },
                 now=now,
             )
     return recorded, items
