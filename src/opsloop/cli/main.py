@@ -11,6 +11,7 @@ import typer
 
 from opsloop import __version__
 from opsloop.cli import access as access_cli
+from opsloop.cli import activity as activity_cli
 from opsloop.cli import analyze as analyze_cli
 from opsloop.cli import collect as collect_cli
 from opsloop.cli import generate as generate_cli
@@ -44,6 +45,7 @@ app.add_typer(segment_cli.app, name="segment")
 app.add_typer(reach_cli.app, name="reach")
 app.add_typer(tag_cli.app, name="tag")
 app.add_typer(journey_cli.app, name="journey")
+app.add_typer(activity_cli.app, name="activity")
 app.command("analyze")(analyze_cli.command)
 app.add_typer(model_cli.app, name="model")
 app.add_typer(monitor_cli.app, name="monitor")
