@@ -111,6 +111,13 @@ const EN: Record<string, string> = {
   渠道: "Channel",
   结果: "Outcome",
   本地操作员: "Local operator",
+  行为轨迹: "Events timeline",
+  持有产品: "Holdings",
+  近期交易: "Recent transactions",
+  所属客群: "Segments",
+  模型评分: "Model scores",
+  告警: "Alerts",
+  旅程健康: "Journey health",
 };
 
 interface I18n {

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { Card, Col, Row, Skeleton, Statistic, Typography } from "antd";
+import { Alert, Card, Col, List, Row, Skeleton, Statistic, Typography } from "antd";
 import { ArrowDownOutlined, ArrowUpOutlined } from "@ant-design/icons";
 import { get, type Me } from "../api";
 import { Chart } from "../components/Chart";
@@ -24,6 +24,33 @@ export interface DashboardData {
   aum: MonthValue[];
   running_journeys: number;
   running_activities: number;
+}
+
+interface JourneyHealth {
+  stuck: unknown[];
+  failed_sends: unknown[];
+  suppressions: Record<string, { day: string; count: number; spike: boolean; robust_z: number }>;
+}
+
+/** Alerts on the home page: journey health from the monitoring center, if it is there. */
+function Alerts() {
+  const { t } = useI18n();
+  const [health, setHealth] = useState<JourneyHealth | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => {
+    get<JourneyHealth>("/api/v1/monitor/journey-health").then(setHealth, setError);
+  }, []);
+  if (error) return <ErrorNote error={error} />;
+  if (!health) return <Skeleton active paragraph={{ rows: 2 }} />;
+  const items = [
+    ...(health.stuck.length ? [`${t("旅程健康")}: stuck × ${health.stuck.length}`] : []),
+    ...(health.failed_sends.length ? [`failed sends × ${health.failed_sends.length}`] : []),
+    ...Object.entries(health.suppressions)
+      .filter(([, v]) => v.spike)
+      .map(([k, v]) => `${k} ${v.day}: ${v.count} (z=${v.robust_z.toFixed(1)})`),
+  ];
+  if (!items.length) return <Alert type="success" showIcon message={`${t("旅程健康")}: OK`} />;
+  return <List size="small" dataSource={items} renderItem={(i) => <List.Item><Alert type="warning" showIcon message={i} style={{ width: "100%" }} /></List.Item>} />;
 }
 
 export function Home({ me }: { me: Me }) {
@@ -115,7 +142,7 @@ export function Home({ me }: { me: Me }) {
             />
           </Card>
         </Col>
-        <Col span={24}>
+        <Col span={16}>
           <Card title={t("月活趋势")}>
             <Chart
               height={240}
@@ -127,6 +154,11 @@ export function Home({ me }: { me: Me }) {
                 series: [{ type: "bar", data: data.mau.map((r) => r.value), name: t("月活客户") }],
               }}
             />
+          </Card>
+        </Col>
+        <Col span={8}>
+          <Card title={t("告警")} data-testid="alerts">
+            <Alerts />
           </Card>
         </Col>
       </Row>

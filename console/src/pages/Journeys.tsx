@@ -47,6 +47,7 @@ function JourneyNode({ id, data, selected }: NodeProps<JNode>) {
         background: "#fff",
         padding: "6px 10px",
         minWidth: 150,
+        maxWidth: 260,
         fontSize: 12,
       }}
     >
