@@ -233,7 +233,11 @@ def claim(session: Session, *, unit_id: str, now: datetime) -> BenefitUnit:
 
 
 def expire_due(session: Session, *, now: datetime, limit: int = 10_000) -> int:
-    """Expire live units past their date; returns how many."""
+    """Expire up to ``limit`` live units past their date; returns how many.
+
+    Each expiry is a guarded status change plus an entry keyed ``expire:<unit>``, so a
+    rerun, or two expirers racing, never writes a unit's expiry twice.
+    """
     ids = session.execute(
         select(BenefitUnit.unit_id)
         .where(BenefitUnit.status.in_(LIVE), BenefitUnit.expires_at <= now)
@@ -243,7 +247,12 @@ def expire_due(session: Session, *, now: datetime, limit: int = 10_000) -> int:
     for unit_id in list(ids):
         try:
             _transition(
-                session, unit_id=unit_id, to="expired", kind="expire", now=now, idem_key=None
+                session,
+                unit_id=unit_id,
+                to="expired",
+                kind="expire",
+                now=now,
+                idem_key=f"expire:{unit_id}",
             )
             n += 1
         except ConflictError:

@@ -774,6 +774,30 @@ def set_list(
     rt.lists.invalidate()
 
 
+def expire_due(*, store: Store, now: datetime, actor: Principal, batch: int = 1000) -> int:
+    """Expire every live unit whose validity ended by ``now`` (the scheduled sweep).
+
+    Idempotent: a second run at the same ``now`` expires nothing. Each batch commits
+    with one audit entry naming how many units it expired.
+    """
+    total = 0
+    while True:
+        with store.session() as s:
+            n = ledger.expire_due(s, now=now, limit=batch)
+            if n:
+                audit.record(
+                    s,
+                    actor=actor,
+                    action="benefit.expire",
+                    target_type="benefit_units",
+                    target_id=now.isoformat(),
+                    after={"expired": n},
+                )
+        total += n
+        if n == 0:
+            return total
+
+
 def stats(*, store: Store, activity_id: str) -> dict[str, Any]:
     """Cost and reach of one activity, from the ledger (for Monitoring's ROI)."""
     with store.session() as s:
