@@ -259,6 +259,10 @@ def _manual_ids(store: Store, names: list[str]) -> pa.Table:
     )
 
 
+class MissingTableError(NotFoundError, KeyError):
+    """A tag reads a table the dataset does not have (a 404, and a KeyError for mappings)."""
+
+
 class _WarehouseTables(Mapping[str, ibis.Table]):
     """Warehouse tables by name, looked up only when a batch needs them."""
 
@@ -270,12 +274,14 @@ class _WarehouseTables(Mapping[str, ibis.Table]):
     def __getitem__(self, name: str) -> ibis.Table:
         if name == MANUAL_IDS and self._manual is not None:
             if self._tmp is None:  # a temporary table the compiled SQL can name
-                self._tmp = self._wh.con.create_table(
-                    "_opsloop_tag_manual_ids", self._manual, temp=True, overwrite=True
-                )
+                with self._wh.lock:
+                    self._tmp = self._wh.con.create_table(
+                        "_opsloop_tag_manual_ids", self._manual, temp=True, overwrite=True
+                    )
             return self._tmp
         if name not in self._names:
-            raise KeyError(name)
+            msg = f"the warehouse has no {name!r} table, which this tag reads"
+            raise MissingTableError(msg, where="tables")
         return self._wh.table(name, dataset=self._dataset)
 
     def __contains__(self, name: object) -> bool:
