@@ -402,14 +402,20 @@ def segments_of(
         latest, [hit.segment_id == latest.segment_id, hit.materialised_at == latest["last"]]
     )
     rows = wh.execute(hit.select("segment_id", "version", "materialised_at")).to_pylist()
-    visible = {s.segment_id: s for s in segstore.list_segments(store, principal=principal)}
-    return [
-        {
-            "segment_id": r["segment_id"],
-            "name": visible[r["segment_id"]].name,
-            "version": r["version"],
-            "materialised_at": r["materialised_at"].replace(tzinfo=dt.UTC),
-        }
-        for r in sorted(rows, key=lambda r: r["segment_id"])
-        if r["segment_id"] in visible
-    ]
+    out = []
+    for r in sorted(rows, key=lambda r: r["segment_id"]):
+        try:  # only the few segments holding the customer are looked up
+            seg = segstore.get(store, segment_id=r["segment_id"], principal=principal)
+        except NotFoundError:
+            continue
+        if seg.status == "active":
+            at = r["materialised_at"].replace(tzinfo=dt.UTC)
+            out.append(
+                {
+                    "segment_id": seg.segment_id,
+                    "name": seg.name,
+                    "version": r["version"],
+                    "materialised_at": at,
+                }
+            )
+    return out
