@@ -300,6 +300,13 @@ def _small_bank(wh: Warehouse, customers: int) -> None:
         con.execute(f"create table {t} as select * from src.main.{t}")
 
 
+def _progress(what: str, wall: float, cpu: float) -> None:
+    """Partial figures on stderr, so a run cut short on a busy machine still says something."""
+    import sys
+
+    print(f"{what}: wall {wall:.2f} s, cpu {cpu:.2f} s, load {_load()}", file=sys.stderr)
+
+
 def _load() -> str:
     return Path("/proc/loadavg").read_text().split()[0]
 
@@ -318,18 +325,20 @@ def main(argv: list[str]) -> dict[str, Any]:
         defs = _defs()
         n = con.execute("select count(*) from customers").fetchone()[0]
         load0 = _load()
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         tables = {t: wh.table(t) for t in wh.tables()}
         batches = plan(defs, tables=tables, as_of=AS_OF)
         write_day(wh, batches, as_of=AS_OF, dataset=None)
-        ops = time.perf_counter() - t0
+        ops, ops_cpu = time.perf_counter() - t0, time.process_time() - c0
+        _progress("opsloop", ops, ops_cpu)
         t1 = time.perf_counter()
         stats = day_stats(wh, defs, as_of=AS_OF, dataset=None)
         stats_s = time.perf_counter() - t1
         load1 = _load()
-        t2 = time.perf_counter()
+        c2, t2 = time.process_time(), time.perf_counter()
         _baseline(con, defs)
-        base = time.perf_counter() - t2
+        base, base_cpu = time.perf_counter() - t2, time.process_time() - c2
+        _progress("baseline", base, base_cpu)
         load2 = _load()
         mine = con.execute(DIGEST.format(t="tag_values")).fetchall()
         theirs = con.execute(DIGEST.format(t="base_values")).fetchall()
@@ -347,6 +356,9 @@ def main(argv: list[str]) -> dict[str, Any]:
             "stats_s": round(stats_s, 2),
             "baseline_sql_s": round(base, 2),
             "ratio": round(ops / base, 2),
+            "opsloop_cpu_s": round(ops_cpu, 2),
+            "baseline_cpu_s": round(base_cpu, 2),
+            "cpu_ratio": round(ops_cpu / base_cpu, 2),
             "goal_s": 60,
             "agree": not differ,
             "differ": differ,
