@@ -25,6 +25,7 @@ from opsloop.insight.tags.definition import validate_tag
 from opsloop.insight.tags.service import (
     create_tag,
     customer_tags,
+    due_tags,
     get_tag,
     import_ids,
     list_tags,
@@ -230,6 +231,23 @@ def test_history_as_of_and_same_day_rerun(bank: dict[str, pa.Table], tmp_path: P
     assert then.as_of == early and then.value == values(wh, "outflow_30d", early)[cid]
     assert tags_as_of(wh, cid, dt.date(2025, 6, 9)) == []
     assert len(get_tag(store=store, name="outflow_30d").last_run.__dict__) > 0  # type: ignore[union-attr]
+    wh.close()
+    store.close()
+
+
+def test_due_tags_follow_schedule_and_last_run(bank: dict[str, pa.Table], tmp_path: Path) -> None:
+    wh = Warehouse.open(":memory:")
+    wh.replace_tables(bank)
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    nightly = {**BASE, **DOCS[1], "schedule": "0 2 * * *"}  # 02:00 Asia/Shanghai
+    create_tag(store=store, doc=nightly, principal=LOCAL_OPERATOR)
+    create_tag(store=store, doc={**BASE, **DOCS[0]}, principal=LOCAL_OPERATOR)  # no schedule
+    at = dt.datetime(2025, 6, 30, 17, 59, tzinfo=dt.UTC)  # 01:59 local: fired yesterday
+    assert due_tags(store=store, now=at) == ["outflow_30d"]
+    run_tags(store=store, wh=wh, names=["outflow_30d"], as_of=AS_OF, principal=LOCAL_OPERATOR)
+    now = dt.datetime.now(dt.UTC)
+    assert due_tags(store=store, now=now) == []  # ran after the latest firing
+    assert due_tags(store=store, now=now + dt.timedelta(days=1, minutes=1)) == ["outflow_30d"]
     wh.close()
     store.close()
 

@@ -109,19 +109,29 @@ def list_cmd(
 def run_cmd(
     names: Annotated[list[str] | None, typer.Argument(help="tags to run")] = None,
     all_: Annotated[bool, typer.Option("--all", help="run every tag in the catalogue")] = False,
+    due: Annotated[
+        bool, typer.Option("--due", help="run the tags whose schedule fired since their last run")
+    ] = False,
     as_of: Annotated[str | None, typer.Option(help="day to compute (YYYY-MM-DD)")] = None,
     dataset: Annotated[str | None, typer.Option(help="warehouse dataset")] = None,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
     """Compute tags for a day (default: the day of the latest transaction) and print coverage."""
     from opsloop.insight.segments.service import data_as_of
-    from opsloop.insight.tags.service import run_tags
+    from opsloop.insight.tags.service import due_tags, run_tags
     from opsloop.warehouse import Warehouse
 
-    if bool(names) == all_:
-        raise InvalidInputError("name the tags to run, or give --all (not both)", where="names")
+    if sum((bool(names), all_, due)) != 1:
+        raise InvalidInputError("name the tags to run, or give --all or --due", where="names")
     day = _day(as_of)
     store = _store()
+    if due:
+        names = due_tags(store=store, now=dt.datetime.now(dt.UTC))
+        if not names:
+            store.close()
+            if fmt is OutFormat.json:
+                print_json({"as_of": None, "runs": []})
+            return
     wh = Warehouse.open(get_settings().warehouse)
     try:
         day = day or data_as_of(wh=wh, dataset=dataset)

@@ -11,11 +11,12 @@ import datetime as dt
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import ibis
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from opsloop.access import audit
 from opsloop.access.principal import Principal
@@ -27,7 +28,11 @@ from opsloop.insight.tags.tables import TagManualIdRow, TagRow, TagRunRow
 from opsloop.insight.tags.values import TagValue, tags_as_of
 from opsloop.insight.tags.write import day_stats, write_day
 from opsloop.store import Store
+from opsloop.strategy.cron import last_fire
 from opsloop.warehouse import Warehouse
+
+BANK_ZONE = ZoneInfo("Asia/Shanghai")
+"""Schedules are read in the bank's local time (as journeys' contact policy does)."""
 
 
 class RunSummary(BaseModel):
@@ -177,6 +182,26 @@ def run_tags(
             after={"as_of": as_of.isoformat(), "tags": len(defs), "dataset": ds},
         )
     return out
+
+
+def due_tags(*, store: Store, now: dt.datetime, zone: ZoneInfo = BANK_ZONE) -> list[str]:
+    """Tags whose cron ``schedule`` fired (within a week) after their last run finished."""
+    with store.session() as s:
+        rows = list(s.scalars(select(TagRow).where(TagRow.schedule.is_not(None))))
+        finished = dict(
+            s.execute(
+                select(TagRunRow.tag, func.max(TagRunRow.finished_at)).group_by(TagRunRow.tag)
+            ).all()
+        )
+    due = []
+    for row in rows:
+        fired = last_fire(row.schedule or "", now, zone)
+        last = finished.get(row.name)
+        if last is not None and last.tzinfo is None:  # SQLite returns naive UTC
+            last = last.replace(tzinfo=dt.UTC)
+        if fired is not None and (last is None or last < fired):
+            due.append(row.name)
+    return sorted(due)
 
 
 def customer_tags(
