@@ -52,18 +52,25 @@ class Warehouse:
 
     @property
     def dialect(self) -> str:
-        return "duckdb" if isinstance(self.con, DuckDBBackend) else "postgres"
+        if isinstance(self.con, DuckDBBackend):
+            return "duckdb"
+        return "spark" if self.url.startswith("spark://") else "postgres"
 
     @property
     def default_dataset(self) -> str:
-        return "main" if self.dialect == "duckdb" else "public"
+        return {"duckdb": "main", "spark": "default"}.get(self.dialect, "public")
 
     @classmethod
     def open(cls, url: str, *, read_only: bool = False) -> Warehouse:
-        """Open a DuckDB file (``path`` or ``duckdb://path``) or a ``postgresql://`` URL."""
+        """Open a DuckDB file (``path`` or ``duckdb://path``), a ``postgresql://`` URL, or
+        ``spark://MASTER?lake=/path`` (Parquet lake read by Spark, see warehouse/spark.py)."""
         pg = postgres_url(url)
         if pg is not None:
             return cls(ibis.connect(pg), url)
+        if url.startswith("spark://"):
+            from opsloop.warehouse import spark
+
+            return cls(spark.connect(spark.parse_spark_url(url)), url, read_only=read_only)
         path = url.removeprefix("duckdb://")
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -95,6 +102,10 @@ class Warehouse:
             "select table_schema from information_schema.tables "
             "where table_name = 'customers' order by 1"
         )
+        if self.dialect == "spark":
+            from opsloop.warehouse import spark
+
+            return spark.datasets(spark.parse_spark_url(self.url).lake)
         with self.lock:
             return [str(r[0]) for r in self._raw_fetch(sql)]
 
@@ -147,10 +158,22 @@ class Warehouse:
             raise InvalidInputError("the warehouse is open read-only")
         ds = self._dataset(dataset)
         with self.lock:
-            if self.dialect != "duckdb":
-                self._replace_tables_ibis(tables, ds)
-            else:
+            if self.dialect == "duckdb":
                 self._replace_tables_duckdb(tables, ds)
+            elif self.dialect == "spark":
+                self._replace_tables_spark(tables, ds)
+            else:
+                self._replace_tables_ibis(tables, ds)
+
+    def _replace_tables_spark(self, tables: Mapping[str, TableSource], ds: str) -> None:
+        from opsloop.warehouse import spark
+
+        prepared: dict[str, pa.Table] = {}
+        for name, source in tables.items():
+            _check_ident(name)
+            data = source if isinstance(source, pa.Table) else _read_parquet(source)
+            prepared[name] = conform(TABLES_BY_NAME[name], data) if name in TABLES_BY_NAME else data
+        spark.replace_tables(self.con, spark.parse_spark_url(self.url).lake, ds, prepared)
 
     def _replace_tables_duckdb(self, tables: Mapping[str, TableSource], ds: str) -> None:
         con = self._duck()

@@ -162,7 +162,9 @@ class AnalysisCompiler:
         last = cur[f"t{k - 1}"]
         secs = seconds_between(last, cur.t0)
         aggs: dict[str, Any] = {f"n{i}": reached[i].cast("int64").sum() for i in range(k)}
-        aggs["median_seconds"] = secs.median(where=reached[k - 1])
+        # Null out, then take the median: the same as ``median(where=…)``, which Ibis
+        # compiles on Spark into a non-constant percentage that Spark rejects.
+        aggs["median_seconds"] = ibis.ifelse(reached[k - 1], secs, ibis.null()).median()
         return cur.group_by(group=cur.grp).aggregate(**aggs).order_by("group")
 
     # -- retention --------------------------------------------------------------------------
