@@ -1,4 +1,5 @@
-"""``opsloop source …``: create, list and revoke event sources (write keys).
+"""``opsloop source …`` (event sources, write keys) and ``opsloop collect …`` (consent,
+erasure).
 
 Works on the operational store directly (it is transactional and shared with a running
 server); a revocation reaches a running server within its key cache's TTL (2 s).
@@ -8,13 +9,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import orjson
 import pyarrow as pa
 import typer
 
+from opsloop.access.principal import LOCAL_OPERATOR
 from opsloop.cli.output import Format, console, print_arrow
-from opsloop.collect import sources
+from opsloop.cli.server_link import find_server
+from opsloop.collect import consent, sources
 from opsloop.settings import get_settings
 from opsloop.store import Store
+from opsloop.warehouse import Warehouse
 
 app = typer.Typer(help="Event sources and their write keys (埋点数据源).", no_args_is_help=True)
 
@@ -74,3 +79,70 @@ def revoke(name: Annotated[str, typer.Argument(help="source name or id")]) -> No
     finally:
         store.close()
     console.print(f"source {info.name} revoked at {info.revoked_at}")
+
+
+privacy_app = typer.Typer(
+    help="Collected data: tracking consent and the right to erasure.", no_args_is_help=True
+)
+
+
+def _privacy(path: str, body: dict[str, object]) -> dict[str, object]:
+    """Through a running server (it holds the warehouse), else directly, as the local
+    operator; either way audited."""
+    settings = get_settings()
+    settings.ensure_home()
+    link = find_server(settings.server_file)
+    if link is not None:
+        out: dict[str, object] = link.post(f"/api/v1/collect/{path}", body)
+        return out
+    store = Store.open(settings.database_url)
+    try:
+        user = str(body["customer_id"])
+        if path == "consent":
+            change = consent.ConsentChange(user, bool(body["tracking"]), "cli")
+            changed = consent.set_consent(store, change, actor=LOCAL_OPERATOR)
+            return {"customer_id": user, "tracking": body["tracking"], "changed": changed}
+        wh = Warehouse.open(settings.warehouse)
+        try:
+            mode = body.get("mode")
+            r = consent.erase(
+                store, wh, user, actor=LOCAL_OPERATOR, mode=str(mode) if mode else None
+            )
+        finally:
+            wh.close()
+        return {
+            "customer_id": r.user_id,
+            "mode": r.mode,
+            "events": r.events,
+            "identity_links": r.identity_links,
+        }
+    finally:
+        store.close()
+
+
+@privacy_app.command("erase")
+def erase(
+    customer_id: Annotated[str, typer.Argument(help="the tracked user (customer) id")],
+    mode: Annotated[
+        str | None, typer.Option(help="delete | anonymise (default: OPSLOOP_COLLECT_ERASURE_MODE)")
+    ] = None,
+) -> None:
+    """Erase a customer's collected events and identity links; block further events."""
+    if mode not in (None, "delete", "anonymise"):
+        raise typer.BadParameter("mode must be delete or anonymise", param_hint="--mode")
+    body: dict[str, object] = {"customer_id": customer_id}
+    if mode:
+        body["mode"] = mode
+    typer.echo(orjson.dumps(_privacy("erasure", body)).decode())
+
+
+@privacy_app.command("consent")
+def consent_(
+    customer_id: Annotated[str, typer.Argument(help="the tracked user (customer) id")],
+    withdraw: Annotated[
+        bool, typer.Option("--withdraw/--grant", help="withdraw (default) or grant again")
+    ] = True,
+) -> None:
+    """Record a customer's tracking consent."""
+    body = {"customer_id": customer_id, "tracking": not withdraw}
+    typer.echo(orjson.dumps(_privacy("consent", body)).decode())

@@ -17,6 +17,7 @@ import orjson
 import pyarrow as pa
 
 from opsloop.collect import identity
+from opsloop.collect.consent import erased_ids, who
 from opsloop.collect.log import EventStream, Record, Subscription
 from opsloop.collect.segment import parse_time
 from opsloop.store import Store
@@ -91,10 +92,22 @@ def to_rows(messages: Sequence[Mapping[str, Any]], links: Mapping[str, str]) -> 
 
 
 def flush_records(
-    records: Sequence[Record], *, store: Store, warehouse: Warehouse, dataset: str | None = None
+    records: Sequence[Record],
+    *,
+    store: Store,
+    warehouse: Warehouse,
+    dataset: str | None = None,
+    erased: frozenset[str] | set[str] = frozenset(),
 ) -> int:
-    """Write one batch of log records into the warehouse; returns rows newly inserted."""
+    """Write one batch of log records into the warehouse; returns rows newly inserted.
+
+    Records of ``erased`` user or anonymous ids are skipped (a redelivery after an
+    erasure must not bring the events back)."""
     messages = [orjson.loads(r.payload) for r in records]
+    if erased:
+        messages = [m for m in messages if not (set(map(str, who(m))) & erased)]
+    if not messages:
+        return 0
     new_links = identity.links_in(messages)
     identity.save_links(store, new_links)
     anon = [str(m["anonymousId"]) for m in messages if m.get("anonymousId")]
@@ -119,7 +132,11 @@ class Flusher:
 
         def handle(records: list[Record]) -> None:
             self.inserted += flush_records(
-                records, store=store, warehouse=warehouse, dataset=dataset
+                records,
+                store=store,
+                warehouse=warehouse,
+                dataset=dataset,
+                erased=erased_ids(store),
             )
             self.last_flush = datetime.now(UTC)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, String, func
+from sqlalchemy import Boolean, DateTime, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opsloop.store.models import Base
@@ -37,3 +37,20 @@ class IdentityLink(Base):
     user_id: Mapped[str] = mapped_column(String(200), index=True)
     linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     via: Mapped[str] = mapped_column(String(16))  # identify | alias | track
+
+
+class CollectConsent(Base):
+    """A customer's (or an erased customer's anonymous id's) tracking consent.
+
+    No row means consent as collected by the bank's app (tracking allowed); a row with
+    ``tracking`` false blocks further events (dropped or anonymised, see
+    :mod:`opsloop.collect.consent`); ``erased_at`` marks a completed erasure.
+    """
+
+    __tablename__ = "collect_consent"
+
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tracking: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    via: Mapped[str] = mapped_column(String(64))  # api | profile:<source> | erasure
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

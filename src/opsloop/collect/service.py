@@ -17,7 +17,9 @@ from typing import Any
 
 import orjson
 
+from opsloop.access.principal import Principal
 from opsloop.collect import sensors
+from opsloop.collect.consent import ConsentRegistry
 from opsloop.collect.log import AppendResult, EventLog, EventStream
 from opsloop.collect.segment import BadEventError, Limits, decode_body, parse_request
 from opsloop.collect.sources import KeyResolver, SourceInfo
@@ -91,12 +93,17 @@ class Collector:
     """One per server process: the log, the key resolver, limits and counters."""
 
     def __init__(
-        self, log: EventStream, resolver: KeyResolver, limits: Limits | None = None
+        self,
+        log: EventStream,
+        resolver: KeyResolver,
+        limits: Limits | None = None,
+        consent: ConsentRegistry | None = None,
     ) -> None:
         self.log = log
         self.resolver = resolver
         self.limits = limits or Limits()
         self.stats = Stats()
+        self.consent = consent or ConsentRegistry(resolver.store)
 
     @classmethod
     def open(
@@ -150,7 +157,13 @@ class Collector:
         except BadEventError as exc:
             self.stats.reject(exc.reason)
             raise
-        return [(m["messageId"], orjson.dumps(m)) for m in messages]
+        return self._items(messages, source)
+
+    def _items(self, messages: list[dict[str, Any]], source: SourceInfo) -> Items:
+        """Apply tracking consent (withdrawn → dropped or anonymised), then encode."""
+        actor = Principal(id=f"source:{source.name}", kind="source")
+        kept = self.consent.filter(messages, actor=actor)
+        return [(m["messageId"], orjson.dumps(m)) for m in kept]
 
     # -- Sensors Analytics ------------------------------------------------------------------
     def prepare_sensors(
@@ -171,10 +184,12 @@ class Collector:
         except BadEventError as exc:
             self.stats.reject(exc.reason)
             raise
-        return [(m["messageId"], orjson.dumps(m)) for m in messages]
+        return self._items(messages, source)
 
     async def store(self, items: Sequence[tuple[str, bytes]]) -> AppendResult:
         """Append durably; returns once every record (or its original) is fsync'd."""
+        if not items:  # every message was dropped for withdrawn consent
+            return AppendResult((), ())
         result = await self.log.append_async(items)
         with self.stats.lock:
             self.stats.accepted += result.stored

@@ -12,14 +12,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from opsloop.api.deps import StoreDep, require
-from opsloop.collect import sources
+from opsloop.access.principal import Principal
+from opsloop.access.scope import require_bank_wide
+from opsloop.api.deps import StoreDep, WarehouseDep, client_ip, require
+from opsloop.collect import consent, sources
 from opsloop.collect.asgi import (
     SEGMENT_CALLS,
     MalformedAuthError,
@@ -247,4 +249,74 @@ def stats(request: Request) -> dict[str, Any]:
         "warehouse_offset": log.committed("warehouse"),
         "warehouse_inserted": flusher.inserted,
         "warehouse_last_flush": flusher.last_flush,
+        "consent_applied": collector.consent.applied,
     }
+
+
+# -- privacy: consent and erasure ------------------------------------------------------------
+
+Privacy = Annotated[Principal, require("collect:privacy")]
+CUSTOMER_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$"
+
+
+class ConsentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    customer_id: str = Field(pattern=CUSTOMER_ID, description="the tracked user id")
+    tracking: bool
+
+
+class ConsentOut(BaseModel):
+    customer_id: str
+    tracking: bool
+    changed: bool
+
+
+@admin_router.post("/consent")
+def set_consent(
+    body: ConsentIn, principal: Privacy, store: StoreDep, request: Request
+) -> ConsentOut:
+    """Record a customer's tracking consent; withdrawn → further events dropped or
+    anonymised (``OPSLOOP_COLLECT_CONSENT_MODE``). Audited."""
+    require_bank_wide(principal, what="tracking consent")
+    change = consent.ConsentChange(body.customer_id, body.tracking, "api")
+    changed = consent.set_consent(store, change, actor=principal, ip=client_ip(request))
+    _collector(request).consent.reload()
+    return ConsentOut(customer_id=body.customer_id, tracking=body.tracking, changed=changed)
+
+
+class ErasureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    customer_id: str = Field(pattern=CUSTOMER_ID, description="the tracked user id")
+    mode: Literal["delete", "anonymise"] | None = None
+
+
+class ErasureOut(BaseModel):
+    customer_id: str
+    mode: str
+    events: int
+    identity_links: int
+
+
+@admin_router.post("/erasure")
+def erasure(
+    body: ErasureIn,
+    principal: Privacy,
+    store: StoreDep,
+    warehouse: WarehouseDep,
+    request: Request,
+) -> ErasureOut:
+    """Right to erasure: the customer's events and identity links are removed (or
+    anonymised) and further events blocked. Audited."""
+    require_bank_wide(principal, what="erasure")
+    result = consent.erase(
+        store, warehouse, body.customer_id, actor=principal, mode=body.mode, ip=client_ip(request)
+    )
+    _collector(request).consent.reload()
+    return ErasureOut(
+        customer_id=result.user_id,
+        mode=result.mode,
+        events=result.events,
+        identity_links=result.identity_links,
+    )
