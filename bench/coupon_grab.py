@@ -277,13 +277,16 @@ def _start_server(env: dict[str, str], workers: int) -> tuple[subprocess.Popen[b
     cmd += ["--no-access-log", "--backlog", "4096"]
     server = subprocess.Popen(cmd, env=env)
     base = f"http://127.0.0.1:{port}"
-    for _ in range(600):
+    deadline = time.monotonic() + 600  # a busy machine imports slowly
+    while True:
         try:
-            if httpx.get(base + "/api/v1/health").status_code == 200:
+            if httpx.get(base + "/api/v1/health", timeout=10).status_code == 200:
                 break
         except httpx.HTTPError:
-            time.sleep(0.1)
-    time.sleep(1.0)  # every worker up, not just the first
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit("the server did not come up") from None
+            time.sleep(0.2)
+    time.sleep(5.0)  # every worker up, not just the first
     return server, base
 
 
@@ -304,7 +307,7 @@ def _warm_up(base: str, token: str) -> None:
     )
     url = base + PATH.format(aid="warmup0000000000")
     cmd = ["wrk", "-t", "1", "-c", "32", "-d", "5s", "-s", str(script), url]
-    subprocess.run(cmd, capture_output=True, check=True)
+    subprocess.run(cmd, capture_output=True, check=False)
     shutil.rmtree(script.parent)
 
 
