@@ -166,6 +166,12 @@ def main(argv: list[str]) -> dict[str, Any]:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--events-per-customer", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--preview-repeat",
+        type=int,
+        default=None,
+        help="runs of the full preview (default: --repeat)",
+    )
     args = parser.parse_args(argv)
     load_before = [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
 
@@ -213,7 +219,7 @@ def main(argv: list[str]) -> dict[str, Any]:
     compile_s, _ = timed(compile_only, args.repeat)
     ours_s, ours_n = timed(ours, args.repeat)
     hand_s, hand_n = timed(hand, args.repeat)
-    preview_s, preview_n = timed(full_preview, args.repeat)
+    preview_s, preview_n = timed(full_preview, args.preview_repeat or args.repeat)
     wh.close()
     return {
         "benchmark": "insight.segment_preview",
@@ -233,6 +239,7 @@ def main(argv: list[str]) -> dict[str, Any]:
         "count": ours_n,
         "same_count": ours_n == hand_n == preview_n,
         "repeat": args.repeat,
+        "preview_repeat": args.preview_repeat or args.repeat,
         "loadavg_before": load_before,
         "loadavg_after": [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]],
     }
