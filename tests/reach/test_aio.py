@@ -88,15 +88,17 @@ def test_async_dispatch_suppresses_unsubscribed_and_sends_each_key_once(store: S
 
 
 def test_async_rate_limit_within_two_percent() -> None:
+    # well inside what the in-process test gateway carries on a loaded machine: this
+    # checks the limiter; bench/reach_webhook.py measures it at thousands per second
     gw = Gateway(SECRET)
-    rate = 100.0
+    rate = 50.0
     with running(gw):
         ch = AsyncWebhookChannel(
             "sms", url=gw.url, secret=SECRET, bucket=TokenBucket(rate, 1), connections=16
         )
 
         async def go() -> None:
-            msgs = [Outbound(f"r{i}", "sms", i, "c", {"to": "x"}) for i in range(250)]
+            msgs = [Outbound(f"r{i}", "sms", i, "c", {"to": "x"}) for i in range(200)]
             await asyncio.gather(*(ch.asend(m) for m in msgs))
 
         asyncio.run(go())

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import BigInteger, any_, bindparam, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 from opsloop.reach.models import ConsentOverride
 
 ALL = "*"
+_IDS = ARRAY(BigInteger)
 
 
 def set_consent(
@@ -43,8 +45,21 @@ def blocked(session: Session, pairs: Iterable[tuple[int, str]]) -> set[tuple[int
     wanted = set(pairs)
     if not wanted:
         return set()
-    keys = {(c, ch) for c, ch in wanted} | {(c, ALL) for c, _ in wanted}
     out: dict[tuple[int, str], bool] = {}
+    if session.get_bind().dialect.name == "postgresql":
+        # one array parameter: a tuple IN of 1,000 pairs cost more to build and parse
+        # than the dispatcher's whole send (profiled), and overrides are few
+        ids = sorted({c for c, _ in wanted})
+        rows = session.execute(
+            select(
+                ConsentOverride.customer_id, ConsentOverride.channel, ConsentOverride.allowed
+            ).where(ConsentOverride.customer_id == any_(bindparam("ids", ids, type_=_IDS)))
+        ).all()
+        out = {(r.customer_id, r.channel): r.allowed for r in rows}
+        return {
+            (c, ch) for c, ch in wanted if out.get((c, ch)) is False or out.get((c, ALL)) is False
+        }
+    keys = {(c, ch) for c, ch in wanted} | {(c, ALL) for c, _ in wanted}
     key_list = list(keys)
     for start in range(0, len(key_list), 500):
         chunk = key_list[start : start + 500]

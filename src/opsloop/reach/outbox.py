@@ -20,9 +20,9 @@ import secrets
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import Table, and_, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -141,15 +141,16 @@ def claim(
     }
     with store.session() as s:
         if s.get_bind().dialect.name == "postgresql":  # one statement: lock, lease, read
+            # Core, not the ORM entity: a 500-row RETURNING through the ORM cost ~2x
+            t = cast(Table, OutboxRow.__table__)
             locked = pick.with_for_update(skip_locked=True).scalar_subquery()
-            got = s.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id.in_(locked))
-                .values(**values)
-                .returning(*_CLAIMED)
-                .execution_options(synchronize_session=False)
-            ).all()
-            return [_claimed(r, token) for r in got]
+            leased = s.connection().execute(
+                update(t)
+                .where(t.c.id.in_(locked))
+                .values(values | {"attempts": t.c.attempts + 1})
+                .returning(*(t.c[c.key] for c in _CLAIMED))
+            )
+            return [_claimed(r, token) for r in leased]
         else:
             s.execute(
                 update(OutboxRow)
