@@ -264,8 +264,17 @@ def _baseline(con: Any, defs: list[TagDef]) -> None:
 
 
 DIGEST = """select tag, count(*) n, count(*) filter (where value_bool) trues,
-  round(sum(value_num), 0) total, string_agg(distinct value_str, ',' order by value_str) labels
+  string_agg(distinct value_str, ',' order by value_str) labels, sum(value_num) total
   from {t} group by tag order by tag"""
+
+
+def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """Counts and labels exactly; sums to 1e-9 relative (float addition order differs)."""
+    if a[:4] != b[:4]:
+        return False
+    if a[4] is None or b[4] is None:
+        return a[4] is b[4]
+    return bool(abs(a[4] - b[4]) <= 1e-9 * max(1.0, abs(a[4]), abs(b[4])))
 
 
 def _setup(wh: Warehouse, source: str | None, customers: int) -> None:
@@ -342,7 +351,7 @@ def main(argv: list[str]) -> dict[str, Any]:
         load2 = _load()
         mine = con.execute(DIGEST.format(t="tag_values")).fetchall()
         theirs = con.execute(DIGEST.format(t="base_values")).fetchall()
-        differ = sorted({a[0] for a, b in zip(mine, theirs, strict=False) if a != b})
+        differ = sorted({a[0] for a, b in zip(mine, theirs, strict=False) if not _same(a, b)})
         if len(mine) != len(theirs):
             differ.append("<tag sets differ>")
         rows = con.execute("select count(*) from tag_values").fetchone()[0]
