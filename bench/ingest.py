@@ -223,6 +223,22 @@ class Server:
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def thread_cpu_s(self) -> dict[str, float]:
+        """CPU seconds per thread: the event loop (main thread: HTTP, validation), and
+        the rest (log writer, flusher, DuckDB's workers) summed by thread name."""
+        out: dict[str, float] = {}
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            try:
+                stat = (task / "stat").read_text()
+            except OSError:
+                continue
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            fields = stat.rsplit(")", 1)[1].split()
+            cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            key = "event_loop" if int(task.name) == self.pid else name
+            out[key] = out.get(key, 0.0) + cpu
+        return out
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait()
@@ -283,6 +299,7 @@ def main() -> None:
         server = Server(base / "home")
         try:
             cpu0 = server.cpu_s()
+            threads0 = server.thread_cpu_s()
             out["closed_loop"] = load(
                 server.port,
                 server.key,
@@ -297,6 +314,13 @@ def main() -> None:
             # Independent of how busy the machine is: what one event costs the server.
             out["closed_loop"]["server_cpu_us_per_event"] = round(cpu / acked_closed * 1e6, 2)
             out["closed_loop"]["events_per_server_cpu_s"] = round(acked_closed / cpu)
+            threads1 = server.thread_cpu_s()
+            # The profile: where the server's CPU went, in microseconds per event.
+            out["closed_loop"]["server_cpu_us_per_event_by_thread"] = {
+                k: round((v - threads0.get(k, 0.0)) / acked_closed * 1e6, 2)
+                for k, v in sorted(threads1.items(), key=lambda kv: -kv[1])
+                if v - threads0.get(k, 0.0) > 0
+            }
             out["open_loop"] = load(
                 server.port,
                 server.key,

@@ -381,6 +381,7 @@ class EventLog:
 
     # -- the writer thread ------------------------------------------------------------------
     def _run(self) -> None:
+        name_os_thread("ol-log-writer")
         while True:
             with self._lock:
                 while not self._queue and not self._closed:
@@ -677,6 +678,7 @@ class Subscription:
             self._committer.start()
 
     def _run(self) -> None:
+        name_os_thread("ol-sub-" + str(getattr(self.consumer, "name", ""))[:8])
         while not self._stop.is_set():
             records = self.consumer.poll(timeout=0.2)
             if not records:
@@ -783,3 +785,15 @@ def _read_index(segment: Path) -> _Index | None:
         return _Index(int(d["count"]), int(d["size"]), float(d["sealed_at"]), list(d["ids"]))
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
+
+
+def name_os_thread(name: str) -> None:
+    """Give the calling thread an OS-visible name (``/proc/<pid>/task/*/comm``, top -H),
+    so CPU per thread can be told apart in profiles. Linux only; a no-op elsewhere."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
