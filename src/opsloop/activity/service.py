@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from opsloop.access import audit
@@ -376,31 +376,33 @@ def _check_eligible(defn: ActivityDefinition, req: Request) -> None:
         raise ForbiddenError("customer is not in an eligible segment", where="segment_ids")
 
 
+_RING = text(
+    """
+    WITH RECURSIVE up(node, depth) AS (
+      SELECT inviter_id, 1 FROM activity_referrals
+       WHERE activity_id = :aid AND invitee_id = :inviter
+      UNION ALL
+      SELECT r.inviter_id, up.depth + 1 FROM activity_referrals r
+        JOIN up ON r.activity_id = :aid AND r.invitee_id = up.node
+       WHERE up.depth < 64
+    )
+    SELECT (SELECT count(*) FROM up WHERE node = :invitee),
+           (SELECT count(*) FROM activity_referrals
+             WHERE activity_id = :aid AND inviter_id = :inviter)
+    """
+)
+
+
 def _graph(rt: Runtime, activity_id: str, inviter: int, invitee: int) -> tuple[bool, int]:
-    """Does inviter → invitee close a loop, and how many invitees has the inviter?"""
+    """Does inviter → invitee close a loop, and how many invitees has the inviter?
+
+    One round trip: a recursive walk up the inviter's chain (64 hops at most, so a
+    ring already in the graph cannot loop it) and the inviter's fan-out.
+    """
+    args = {"aid": activity_id, "inviter": inviter, "invitee": invitee}
     with rt.store.session() as s:
-        seen, node = {inviter}, inviter
-        in_cycle = inviter == invitee
-        for _ in range(64):
-            up = s.execute(
-                select(ReferralRow.inviter_id).where(
-                    ReferralRow.activity_id == activity_id, ReferralRow.invitee_id == node
-                )
-            ).scalar_one_or_none()
-            if up is None or up in seen:
-                in_cycle = in_cycle or up == invitee
-                break
-            if up == invitee:
-                in_cycle = True
-                break
-            seen.add(up)
-            node = up
-        invites = s.execute(
-            select(func.count()).where(
-                ReferralRow.activity_id == activity_id, ReferralRow.inviter_id == inviter
-            )
-        ).scalar_one()
-    return in_cycle, int(invites)
+        ancestors_hit, invites = s.execute(_RING, args).one()
+    return inviter == invitee or int(ancestors_hit) > 0, int(invites)
 
 
 def _record_decision(
