@@ -31,6 +31,23 @@ ARGS = [
 ]
 
 
+# Where the time goes, from the browser's own clocks (ms since navigation start).
+PHASES = """() => {
+  const nav = performance.getEntriesByType('navigation')[0];
+  const res = performance.getEntriesByType('resource');
+  const api = res.find((r) => r.name.endsWith('/api/v1/dashboard'));
+  const js = res.filter((r) => r.name.endsWith('.js'));
+  return {
+    dom_content_loaded_ms: nav.domContentLoadedEventEnd,
+    js_bytes: js.reduce((a, r) => a + (r.decodedBodySize || 0), 0),
+    js_last_response_end_ms: Math.max(...js.map((r) => r.responseEnd)),
+    dashboard_request_start_ms: api ? api.startTime : null,
+    dashboard_response_end_ms: api ? api.responseEnd : null,
+    charts_drawn_ms: performance.now(),
+  };
+}"""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", default="http://127.0.0.1:8000")
@@ -50,6 +67,7 @@ def main() -> None:
             client.get("/api/v1/dashboard").raise_for_status()
             api.append(time.perf_counter() - t0)
     page_s: list[float] = []
+    phases: list[dict[str, float]] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=ARGS)
         for _ in range(a.runs):
@@ -72,6 +90,7 @@ def main() -> None:
             pg.wait_for_selector("[data-testid=chart-aum] canvas")
             pg.wait_for_selector("[data-testid=chart-customers] canvas")
             page_s.append(time.perf_counter() - t0)
+            phases.append(pg.evaluate(PHASES))
             fresh.close()
             ctx.close()
         browser.close()
@@ -84,6 +103,9 @@ def main() -> None:
         "baseline_dashboard_api_s_median": round(statistics.median(api), 3),
         "ratio_page_to_api": round(statistics.median(page_s) / statistics.median(api), 2),
         "goal_s": 2.0,
+        "phases_ms_median": {
+            k: round(statistics.median(float(ph[k] or 0) for ph in phases), 1) for k in phases[0]
+        },
         "loadavg_before": load_before,
         "loadavg_after": Path("/proc/loadavg").read_text().split()[:3],
     }

@@ -17,7 +17,6 @@ export default defineConfig({
           react: ["react", "react-dom", "react-router-dom"],
           antd: ["antd", "@ant-design/icons"],
           echarts: ["echarts", "echarts-for-react"],
-          flow: ["@xyflow/react"],
         },
       },
     },

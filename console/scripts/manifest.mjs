@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 const root = fileURLToPath(new URL("..", import.meta.url));
 const out = join(root, "..", "src", "opsloop", "api", "console_dist", "source-manifest.json");
 const TOP = ["index.html", "package.json", "package-lock.json", "tsconfig.json", "vite.config.ts"];
-const DIRS = ["src", "scripts"];
+const DIRS = ["src", "scripts", "public"];
 
 function walk(dir) {
   return readdirSync(dir).flatMap((name) => {

@@ -42,6 +42,10 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
     credentials: "same-origin",
     body: body === undefined ? undefined : JSON.stringify(body),
   });
+  return parse<T>(resp);
+}
+
+async function parse<T>(resp: Response): Promise<T> {
   if (resp.status === 204) return undefined as T;
   const text = await resp.text();
   let data: unknown = null;
@@ -70,4 +74,29 @@ export interface Me {
   rm_id: string | null;
   own_customers_only: boolean;
   permissions: string[];
+}
+
+// A page's first data can be asked for while the app is still checking the session, so
+// the two round trips overlap (the home page's first load). A failed prefetch (e.g. not
+// signed in yet) is simply asked again.
+const prefetched = new Map<string, Promise<unknown>>();
+
+declare global {
+  interface Window {
+    __opsloopPrefetch?: Record<string, Promise<Response>>;
+  }
+}
+
+export function prefetch(path: string): void {
+  const early = window.__opsloopPrefetch?.[path]; // started by public/prefetch.js
+  if (early) delete window.__opsloopPrefetch![path];
+  const p = early ? early.then((r) => parse<unknown>(r)) : get<unknown>(path);
+  p.catch(() => undefined);
+  prefetched.set(path, p);
+}
+
+export function getPrefetched<T>(path: string): Promise<T> {
+  const p = prefetched.get(path) as Promise<T> | undefined;
+  prefetched.delete(path);
+  return p ? p.catch(() => get<T>(path)) : get<T>(path);
 }

@@ -28,6 +28,7 @@ const EN: Record<string, string> = {
   新增客户: "New customers",
   活跃客户: "Active customers",
   流失客户: "Churned customers",
+  非活跃客户: "Inactive customers",
   客户总数: "Customers",
   运行中旅程: "Running journeys",
   进行中活动: "Running activities",

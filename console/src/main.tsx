@@ -3,7 +3,9 @@ import ReactDOM from "react-dom/client";
 import { BrowserRouter } from "react-router-dom";
 import { App } from "./App";
 import { I18nProvider } from "./i18n";
-import "@xyflow/react/dist/style.css";
+import { prefetch } from "./api";
+
+if (window.location.pathname === "/") prefetch("/api/v1/dashboard");
 
 ReactDOM.createRoot(document.getElementById("root")!).render(
   <React.StrictMode>

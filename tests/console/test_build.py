@@ -20,7 +20,7 @@ from opsloop.settings import Settings
 
 CONSOLE = Path(__file__).resolve().parents[2] / "console"
 TOP = ["index.html", "package.json", "package-lock.json", "tsconfig.json", "vite.config.ts"]
-DIRS = ["src", "scripts"]
+DIRS = ["src", "scripts", "public"]
 
 
 def source_hashes() -> dict[str, str]:

@@ -53,7 +53,7 @@ def page(bank: Bank) -> Iterator[Page]:
 
 
 def _shot(page: Page, shots: Path, name: str) -> None:
-    page.wait_for_timeout(300)  # let charts finish animating
+    page.wait_for_timeout(800)  # let charts finish animating (300 ms, on a busy machine)
     page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
 
 

@@ -22,7 +22,7 @@ echarts.use([
 export function Chart({ option, height = 300, testId }: { option: EChartsOption; height?: number; testId?: string }) {
   return (
     <div data-testid={testId}>
-      <ReactEChartsCore echarts={echarts} option={option} style={{ height }} notMerge />
+      <ReactEChartsCore echarts={echarts} option={{ animationDuration: 300, ...option }} style={{ height }} notMerge />
     </div>
   );
 }

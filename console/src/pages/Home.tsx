@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
 import { Alert, Card, Col, List, Row, Skeleton, Statistic, Typography } from "antd";
 import { ArrowDownOutlined, ArrowUpOutlined } from "@ant-design/icons";
-import { get, type Me } from "../api";
+import { get, getPrefetched, type Me } from "../api";
 import { Chart } from "../components/Chart";
 import { ErrorNote } from "../components/Missing";
 import { bigNumber, percent } from "../format";
@@ -58,7 +58,7 @@ export function Home({ me }: { me: Me }) {
   const [data, setData] = useState<DashboardData | null>(null);
   const [error, setError] = useState<unknown>(null);
   useEffect(() => {
-    get<DashboardData>("/api/v1/dashboard").then(setData, setError);
+    getPrefetched<DashboardData>("/api/v1/dashboard").then(setData, setError);
   }, [me.id]);
   if (error) return <ErrorNote error={error} />;
   if (!data) return <Skeleton active />;
@@ -128,7 +128,7 @@ export function Home({ me }: { me: Me }) {
               option={{
                 tooltip: { trigger: "axis" },
                 grid: { left: 60, right: 20, top: 20, bottom: 30 },
-                xAxis: { type: "category", data: [t("新增客户"), t("活跃客户"), t("流失客户")] },
+                xAxis: { type: "category", data: [t("新增客户"), t("活跃客户"), t("非活跃客户")] },
                 yAxis: { type: "value" },
                 series: [
                   {

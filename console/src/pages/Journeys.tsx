@@ -17,6 +17,7 @@ import {
   type Node,
   type NodeProps,
 } from "@xyflow/react";
+import "@xyflow/react/dist/style.css"; // only the canvas page pays for React Flow
 import { Alert, Badge, Button, Card, Input, Space, Tag, Typography } from "antd";
 import { ApiError, get, post } from "../api";
 import { useI18n } from "../i18n";
