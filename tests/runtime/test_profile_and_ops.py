@@ -123,3 +123,30 @@ def test_metrics_need_the_permission_and_report_routes_and_queues(home: Path) ->
     )
     assert float(line.rsplit(" ", 1)[1]) >= 3
     assert "customers/7" not in text_  # the template, never the id: bounded cardinality
+
+
+def test_every_scheduler_job_runs_a_pass_on_an_empty_bank(home: Path) -> None:
+    """The worker's jobs call the centers' functions with the right arguments: one pass
+    over a fresh bank does nothing, and raises nothing."""
+    from datetime import UTC, datetime
+
+    from opsloop.runtime.background import EMBEDDED_JOBS, build_worker
+    from opsloop.warehouse import Warehouse
+
+    settings = Settings(home=home)
+    seed_bank(settings)
+    store = Store.open(settings.database_url)
+    wh = Warehouse.open(settings.warehouse)
+    try:
+        worker = build_worker(settings, store, wh)
+        worker.clock = lambda: datetime(2026, 11, 23, 12, tzinfo=UTC)
+        assert worker.run_once() == 0
+        states = worker.states
+        assert set(states) == set(EMBEDDED_JOBS)
+        assert all(s.errors == 0 and s.passes == 1 and s.leading for s in states.values())
+        other = build_worker(settings, store, wh)  # a second worker: not the leader
+        assert other.run_once() == 0
+        assert all(s.passes == 0 and not s.leading for s in other.states.values())
+    finally:
+        wh.close()
+        store.close()

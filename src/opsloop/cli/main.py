@@ -195,13 +195,22 @@ def _serve(settings: Settings, *, host: str | None, port: int | None, workers: i
         _serve_many(settings, host=host, port=port, workers=workers, token=token, url=url)
         return
     from opsloop.api.app import create_app
+    from opsloop.runtime.background import Background, start_background
 
-    application = create_app(
-        settings,
-        local_token=token,
-        on_ready=lambda: write_server_file(settings.server_file, url=url, token=token),
-        on_stop=lambda: settings.server_file.unlink(missing_ok=True),
-    )
+    background: list[Background] = []
+
+    def _ready() -> None:
+        write_server_file(settings.server_file, url=url, token=token)
+        if os.environ.get("OPSLOOP_BACKGROUND_JOBS", "1") != "0":  # schedulers, in-process
+            state = application.state
+            background.append(start_background(settings, state.store, state.warehouse))
+
+    def _stop() -> None:
+        settings.server_file.unlink(missing_ok=True)
+        for job in background:
+            job.stop()
+
+    application = create_app(settings, local_token=token, on_ready=_ready, on_stop=_stop)
     config = uvicorn.Config(
         application, host=host, port=port, log_config=None, timeout_graceful_shutdown=10
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from opsloop.runtime.worker import Job
 from opsloop.settings import Settings
@@ -71,6 +71,108 @@ def _reach_dispatch(rt: Runtime) -> Job:
     return Job("reach-dispatch", lambda _now: dispatcher.run_once(), every=0.2)
 
 
+def _segment_refresh(rt: Runtime) -> Job:
+    from opsloop.insight.segments.materialise import refresh_due
+
+    return Job(
+        "segment-refresh",
+        lambda now: len(refresh_due(rt.store, rt.warehouse, now=now)),
+        every=60,
+        singleton=True,
+    )
+
+
+def _tag_refresh(rt: Runtime) -> Job:
+    from opsloop.access.principal import LOCAL_OPERATOR
+    from opsloop.insight.tags.service import BANK_ZONE, due_tags, run_tags
+
+    def run(now: datetime) -> int:
+        names = due_tags(store=rt.store, now=now)
+        if not names:
+            return 0
+        as_of = now.astimezone(BANK_ZONE).date()
+        return len(
+            run_tags(
+                store=rt.store,
+                wh=rt.warehouse,
+                names=names,
+                as_of=as_of,
+                principal=LOCAL_OPERATOR,
+            )
+        )
+
+    return Job("tag-refresh", run, every=60, singleton=True)
+
+
+def _report_refresh(rt: Runtime) -> Job:
+    from opsloop.monitor.dashboards.reports import refresh_due
+
+    return Job(
+        "report-refresh",
+        lambda now: len(refresh_due(store=rt.store, wh=rt.warehouse, now=now)),
+        every=60,
+        singleton=True,
+    )
+
+
+def _alert_check(rt: Runtime) -> Job:
+    from opsloop.monitor.dashboards.alerts import check_due
+
+    # Alerts look at the last complete day; hourly is often enough and idempotent.
+    return Job(
+        "alert-check",
+        lambda now: len(check_due(store=rt.store, wh=rt.warehouse, now=now)) and 0,
+        every=3600,
+        singleton=True,
+    )
+
+
+def _benefit_expiry(rt: Runtime) -> Job:
+    from opsloop.access.principal import LOCAL_OPERATOR
+    from opsloop.activity.service import expire_due
+
+    return Job(
+        "benefit-expiry",
+        lambda now: expire_due(store=rt.store, now=now, actor=LOCAL_OPERATOR),
+        every=60,
+        singleton=True,
+    )
+
+
+def _journeys(rt: Runtime) -> Job:
+    """The journey runner (stream consumer + timer clock) in the leading worker."""
+    from opsloop.access.principal import LOCAL_OPERATOR
+    from opsloop.collect.log import EventLog, EventStream
+    from opsloop.strategy.runner import JourneyRunner
+
+    started: list[JourneyRunner] = []
+
+    def run(_now: datetime) -> int:
+        if not started:
+            stream: EventStream
+            if rt.settings.redis_url:
+                from opsloop.collect.redis_stream import RedisStream
+
+                stream = RedisStream(rt.settings.redis_url)
+            else:
+                stream = EventLog(rt.settings.home / "events")
+            runner = JourneyRunner(
+                store=rt.store,
+                wh=rt.warehouse,
+                stream=stream,
+                principal=LOCAL_OPERATOR,
+                home=rt.settings.home,
+                redis_url=rt.settings.redis_url,
+            )
+            runner.start()
+            started.append(runner)
+            rt.closers.append(stream.close)
+            rt.closers.append(runner.stop)
+        return 0  # the runner works in its own threads
+
+    return Job("journeys", run, every=5, singleton=True)
+
+
 # name → (what it does, singleton?, factory)
 JOB_FACTORIES: dict[str, tuple[str, bool, Callable[[Runtime], Job]]] = {
     "reach-dispatch": (
@@ -78,6 +180,16 @@ JOB_FACTORIES: dict[str, tuple[str, bool, Callable[[Runtime], Job]]] = {
         False,
         _reach_dispatch,
     ),
+    "journeys": (
+        "run journeys: event triggers, waits, timers, recurring entries",
+        True,
+        _journeys,
+    ),
+    "segment-refresh": ("materialise segments whose schedule fired", True, _segment_refresh),
+    "tag-refresh": ("compute tags whose schedule fired", True, _tag_refresh),
+    "report-refresh": ("refresh saved reports whose schedule fired", True, _report_refresh),
+    "alert-check": ("check metric alerts and notify staff through Reach", True, _alert_check),
+    "benefit-expiry": ("expire benefit units past their validity", True, _benefit_expiry),
 }
 
 __all__ = ["JOB_FACTORIES", "Runtime", "open_runtime"]
