@@ -595,7 +595,7 @@ tags = st.one_of(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_tag_conditions_match_oracle(
     data: st.DataObject, tag_wh: Warehouse, oracle: Oracle
