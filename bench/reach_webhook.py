@@ -231,8 +231,10 @@ def run_async(
 ) -> dict[str, Any]:
     fill(store, n, run)
     bucket = TokenBucket(rate, burst=1) if rate else None
-    ch = AsyncWebhookChannel("sms", url=url, secret=SECRET, bucket=bucket, connections=64)
-    d = AsyncDispatcher(store, {"sms": ch}, batch=batch, inflight=3)
+    # concurrency must exceed rate x round trip: 5,000/s at a 50 ms round trip (a busy
+    # machine) needs 250 messages in flight
+    ch = AsyncWebhookChannel("sms", url=url, secret=SECRET, bucket=bucket, connections=256)
+    d = AsyncDispatcher(store, {"sms": ch}, batch=batch, inflight=3, lanes=256)
 
     async def go() -> int:
         return await d.run(asyncio.Event(), once=True)
