@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
 import { Alert, Card, Col, List, Row, Skeleton, Statistic, Typography } from "antd";
 import { ArrowDownOutlined, ArrowUpOutlined } from "@ant-design/icons";
-import { get, getPrefetched, type Me } from "../api";
+import { ApiError, get, getPrefetched, type Me } from "../api";
 import { Chart } from "../components/Chart";
 import { ErrorNote } from "../components/Missing";
 import { bigNumber, percent } from "../format";
@@ -40,6 +40,8 @@ function Alerts() {
   useEffect(() => {
     get<JourneyHealth>("/api/v1/monitor/journey-health").then(setHealth, setError);
   }, []);
+  // Journey health is bank-wide only: a branch user is told so, not shown an error.
+  if (error instanceof ApiError && error.status === 403) return <Alert type="info" showIcon message={error.message} />;
   if (error) return <ErrorNote error={error} />;
   if (!health) return <Skeleton active paragraph={{ rows: 2 }} />;
   const items = [
