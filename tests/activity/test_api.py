@@ -8,6 +8,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from access.fixtures import add_user
+from opsloop.access import roles
+from opsloop.access.principal import LOCAL_OPERATOR
+from opsloop.access.schemas import RoleCreate
 
 from .helpers import coupon
 
@@ -107,3 +110,37 @@ def test_risk_block_review_and_release(app: FastAPI, client: TestClient) -> None
     assert rel.json()["status"] == "released"
     r = client.post(url, json={"customer_id": 5, "device_id": "evil"}, headers=backend).json()
     assert r["outcome"] == "issued"
+
+
+def test_branch_staff_see_and_release_only_their_customers_decisions(
+    app: FastAPI, client: TestClient
+) -> None:
+    store = app.state.store
+    maker = add_user(store, "maker", roles=["operator"])
+    checker = add_user(store, "checker", roles=["approver"])
+    backend = add_user(store, "appsys", roles=["admin"])
+    b01 = add_user(store, "b01rev", roles=["approver"], org_id="B01")
+    with store.session() as s:
+        body = RoleCreate(name="branch_app", permissions=["activity:participate"])
+        roles.create_role(session=s, actor=LOCAL_OPERATOR, body=body)
+    b01_app = add_user(store, "b01app", roles=["branch_app"], org_id="B01")
+    client.post("/api/v1/benefits", json=coupon().model_dump(mode="json"), headers=maker)
+    aid = _launch(client, maker, checker, _activity({"kind": "coupon_drop", "benefit_id": "c10"}))
+    url = f"/api/v1/activities/{aid}/participate"
+    lst = {"dimension": "device", "value": "evil", "list": "black"}
+    assert client.put("/api/v1/risk/lists", json=lst, headers=checker).status_code == 204
+    for cid in (3, 9):  # customer 3 is in branch B01, customer 9 in B02
+        r = client.post(url, json={"customer_id": cid, "device_id": "evil"}, headers=backend)
+        assert r.json()["outcome"] == "block"
+    every = client.get("/api/v1/risk/decisions", headers=checker).json()
+    assert sorted(d["customer_id"] for d in every) == [3, 9]
+    mine = client.get("/api/v1/risk/decisions", headers=b01).json()
+    assert [d["customer_id"] for d in mine] == [3]
+    other = next(d["id"] for d in every if d["customer_id"] == 9)
+    assert client.post(f"/api/v1/risk/decisions/{other}/release", headers=b01).status_code == 404
+    own = next(d["id"] for d in every if d["customer_id"] == 3)
+    assert client.post(f"/api/v1/risk/decisions/{own}/release", headers=b01).status_code == 200
+    # a branch-scoped caller cannot take part on behalf of another branch's customer
+    r = client.post(url, json={"customer_id": 9}, headers=b01_app)
+    assert r.status_code == 404 and r.json()["where"] == "customer_id"
+    assert client.post(url, json={"customer_id": 4}, headers=b01_app).json()["outcome"] == "issued"

@@ -25,6 +25,7 @@ from opsloop.access import audit
 from opsloop.access.clock import as_utc, utcnow
 from opsloop.access.principal import Principal
 from opsloop.activity import ledger
+from opsloop.activity import scope as activity_scope
 from opsloop.activity.benefits import BenefitDef
 from opsloop.activity.counters import Counters, ExhaustedError, RedisCounters, SqlCounters
 from opsloop.activity.definitions import (
@@ -48,6 +49,7 @@ from opsloop.activity.models import Referral as ReferralRow
 from opsloop.activity.risk import Attempt, ListCache, RedisWindows, SqlWindows, Windows, evaluate
 from opsloop.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from opsloop.store import Store
+from opsloop.warehouse import Warehouse
 
 TRANSITIONS = {  # action -> (from states, to state, permission)
     "submit": (("draft",), "submitted", "activity:submit"),
@@ -696,12 +698,30 @@ def _referral(
 # ---- risk review, stats ------------------------------------------------------------
 
 
-def list_decisions(*, store: Store, status: str | None, limit: int = 100) -> list[dict[str, Any]]:
+def list_decisions(
+    *,
+    store: Store,
+    status: str | None,
+    limit: int = 100,
+    wh: Warehouse | None = None,
+    principal: Principal | None = None,
+) -> list[dict[str, Any]]:
+    """Newest decisions; with a principal, only those about customers in their scope."""
+    scoped = principal is not None and wh is not None and not principal.bank_wide
     with store.session() as s:
-        q = select(RiskDecision).order_by(RiskDecision.id.desc()).limit(limit)
+        q = (
+            select(RiskDecision)
+            .order_by(RiskDecision.id.desc())
+            .limit(limit * (10 if scoped else 1))
+        )
         if status:
             q = q.where(RiskDecision.status == status)
-        return [_decision(d) for d in s.execute(q).scalars()]
+        rows = [_decision(d) for d in s.execute(q).scalars()]
+    if scoped:
+        assert wh is not None and principal is not None
+        ok = activity_scope.visible(wh, principal, (r["customer_id"] for r in rows))
+        rows = [r for r in rows if r["customer_id"] in ok]
+    return rows[:limit]
 
 
 def _decision(d: RiskDecision) -> dict[str, Any]:
@@ -720,11 +740,19 @@ def _decision(d: RiskDecision) -> dict[str, Any]:
     }
 
 
-def release_decision(*, rt: Runtime, actor: Principal, decision_id: int) -> dict[str, Any]:
-    """Staff release: the customer may take part in that activity again, unscored."""
+def release_decision(
+    *, rt: Runtime, actor: Principal, decision_id: int, wh: Warehouse | None = None
+) -> dict[str, Any]:
+    """Staff release: the customer may take part in that activity again, unscored.
+
+    With ``wh``, a decision about a customer outside the actor's scope is not found.
+    """
     with rt.store.session() as s:
         d = s.get(RiskDecision, decision_id)
-        if d is None:
+        if d is None or (
+            wh is not None
+            and d.customer_id not in activity_scope.visible(wh, actor, [d.customer_id])
+        ):
             raise NotFoundError(f"no decision {decision_id}", where="decision_id")
         if d.status != "open":
             raise ConflictError("decision is already released", where="status")

@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from opsloop.access.principal import Principal
 from opsloop.activity import ledger, service
+from opsloop.activity import scope as activity_scope
 from opsloop.activity.service import Runtime
-from opsloop.api.deps import StoreDep, require
+from opsloop.api.deps import StoreDep, WarehouseDep, require
 from opsloop.settings import Settings
 
 router = APIRouter(tags=["activity"])
@@ -166,7 +167,14 @@ for _action, (_src, _to, _perm) in service.TRANSITIONS.items():
 @router.post(
     "/activities/{activity_id}/participate", dependencies=[require("activity:participate")]
 )
-def participate(activity_id: ActivityId, body: ParticipateBody, request: Request) -> dict[str, Any]:
+def participate(
+    activity_id: ActivityId,
+    body: ParticipateBody,
+    request: Request,
+    wh: WarehouseDep,
+    caller: Annotated[Principal, require("activity:participate")],
+) -> dict[str, Any]:
+    activity_scope.need(wh, caller, body.customer_id)  # free for bank-wide callers
     req = service.Request(**body.model_dump())
     out = service.participate(rt=runtime(request), activity_id=activity_id, req=req)
     return out.__dict__
@@ -180,17 +188,24 @@ def activity_stats(activity_id: ActivityId, store: StoreDep) -> dict[str, Any]:
 @router.get("/risk/decisions", dependencies=[require("risk:review")])
 def list_decisions(
     store: StoreDep,
+    wh: WarehouseDep,
+    caller: Annotated[Principal, require("risk:review")],
     status: Annotated[Literal["open", "released"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
-    return service.list_decisions(store=store, status=status, limit=limit)
+    return service.list_decisions(store=store, status=status, limit=limit, wh=wh, principal=caller)
 
 
 @router.post("/risk/decisions/{decision_id}/release", dependencies=[require("risk:review")])
 def release_decision(
-    decision_id: DbId, request: Request, actor: Annotated[Principal, require("risk:review")]
+    decision_id: DbId,
+    request: Request,
+    wh: WarehouseDep,
+    actor: Annotated[Principal, require("risk:review")],
 ) -> dict[str, Any]:
-    return service.release_decision(rt=runtime(request), actor=actor, decision_id=decision_id)
+    return service.release_decision(
+        rt=runtime(request), actor=actor, decision_id=decision_id, wh=wh
+    )
 
 
 @router.put("/risk/lists", status_code=204, dependencies=[require("risk:review")])
