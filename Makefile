@@ -23,7 +23,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 $(TSTAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || (apt-get update && apt-get install -y chromium fonts-wqy-microhei)
 	touch $@
 
 run: $(STAMP)
