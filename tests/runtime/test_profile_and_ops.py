@@ -109,6 +109,19 @@ def test_metrics_need_the_permission_and_report_routes_and_queues(home: Path) ->
         assert c.get("/metrics", headers=analyst).status_code == 403
         for _ in range(3):
             c.get("/api/v1/customers/7", headers=scraper)  # 403 for the observer: still timed
+        from opsloop.collect import sources
+        from opsloop.runtime.metrics import EVENTS_INGESTED
+
+        _, key = sources.create_source(store, name="app")
+        before = EVENTS_INGESTED._value.get()
+        for i in range(2):
+            sent = c.post(
+                "/v1/track",
+                json={"userId": "1", "event": "login", "messageId": f"m-{i}"},
+                auth=(key, ""),
+            )
+            assert sent.status_code == 200, sent.text
+        assert EVENTS_INGESTED._value.get() - before == 2
         resp = c.get("/metrics", headers=scraper)
     assert resp.status_code == 200
     text_ = resp.text
@@ -123,6 +136,7 @@ def test_metrics_need_the_permission_and_report_routes_and_queues(home: Path) ->
     )
     assert float(line.rsplit(" ", 1)[1]) >= 3
     assert "customers/7" not in text_  # the template, never the id: bounded cardinality
+    assert 'route="/v1/track",status="200"' in text_  # the fast path is timed too
 
 
 def test_every_scheduler_job_runs_a_pass_on_an_empty_bank(home: Path) -> None:

@@ -24,6 +24,7 @@ from opsloop.collect.log import AppendResult, EventLog, EventStream
 from opsloop.collect.segment import BadEventError, Limits, decode_body, parse_request
 from opsloop.collect.sources import KeyResolver, SourceInfo
 from opsloop.errors import OpsloopError
+from opsloop.runtime.metrics import EVENTS_INGESTED
 from opsloop.store import Store
 
 Items = list[tuple[str, bytes]]
@@ -194,6 +195,7 @@ class Collector:
         with self.stats.lock:
             self.stats.accepted += result.stored
             self.stats.duplicates += len(result.duplicates)
+        EVENTS_INGESTED.inc(result.stored)  # /metrics, summed over API processes
         return result
 
     def _source(self, key: str | None) -> SourceInfo:

@@ -49,7 +49,12 @@ REQUEST_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 EVENTS_INGESTED = Counter(
-    "opsloop_events_ingested_total", "Tracking events acknowledged (durable)", ["api"]
+    "opsloop_events_ingested_total", "Tracking events acknowledged (durable, new message ids)"
+)
+# Tracking calls skip routing (collect/asgi.py): label them by their fixed paths.
+TRACKING_PATHS = frozenset(
+    [f"/v1/{k}" for k in ("track", "identify", "page", "screen", "alias", "group", "batch")]
+    + ["/sa"]
 )
 
 # Windows over the store: recent activity, without scanning whole history tables.
@@ -128,6 +133,8 @@ def _route_template(scope: Scope) -> str:
     """
     effective = scope.get("fastapi", {}).get("effective_route_context")
     path = getattr(effective, "path", None) or getattr(scope.get("route"), "path", None)
+    if not path and scope.get("path") in TRACKING_PATHS:
+        path = scope["path"]
     return str(path) if path else "unmatched"
 
 
