@@ -320,7 +320,10 @@ def _cpu_seconds(pids: list[int]) -> float:
     """User + system CPU of these processes so far (to compare runs on a shared machine)."""
     total = 0
     for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # a worker uvicorn replaced: its CPU is lost, not fatal
+            continue
         total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
 
