@@ -42,7 +42,7 @@ pytest: $(TSTAMP)
 # The console's component tests need Node.js; without npm they are skipped, said plainly.
 vitest:
 	@if command -v npm >/dev/null; then \
-	  cd console && (test -d node_modules || npm ci --no-audit --no-fund) && npm test; \
+	  cd console && (test -d node_modules || npm install --no-audit --no-fund --no-save) && npm test; \
 	else echo "npm not found: SKIPPING the console's Vitest tests (console/)"; fi
 
 test: lint vitest pytest
