@@ -89,3 +89,18 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     get_settings.cache_clear()
     yield h
     get_settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _restore_opsloop_env() -> Iterator[None]:
+    """CLI global flags (``--home``, ``--database-url``…) set ``OPSLOOP_*`` in this
+    process; put them back after every test so no test sees another's store."""
+    from opsloop.settings import get_settings
+
+    saved = {k: v for k, v in os.environ.items() if k.startswith("OPSLOOP_")}
+    yield
+    for key in [k for k in os.environ if k.startswith("OPSLOOP_")]:
+        if key not in saved:
+            del os.environ[key]
+    os.environ.update(saved)
+    get_settings.cache_clear()
