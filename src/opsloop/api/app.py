@@ -38,6 +38,7 @@ from opsloop.api.routers import (
 from opsloop.collect.asgi import TrackingFastPath
 from opsloop.errors import OpsloopError
 from opsloop.logging import get_logger
+from opsloop.reach.asgi import SlotFastPath
 from opsloop.runtime.metrics import MetricsMiddleware
 from opsloop.runtime.profile import check_profile, migrates_on_open
 from opsloop.settings import Settings, get_settings
@@ -99,6 +100,8 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware)
     # Outermost: tracking calls (/v1/*, /sa) skip routing and middleware (collect/asgi.py).
     app.add_middleware(TrackingFastPath, max_body_bytes=access.max_body_bytes)
+    # Slot decisions (GET /api/v1/slots/{slot}) too: the app asks on every page load.
+    app.add_middleware(SlotFastPath)
     app.add_middleware(MetricsMiddleware)
 
     @app.exception_handler(OpsloopError)

@@ -15,6 +15,7 @@ from opsloop.reach.channels.stored import InboxChannel, TaskChannel
 from opsloop.reach.channels.webhook import AsyncWebhookChannel, WebhookChannel
 from opsloop.reach.ratelimit import TokenBucket
 from opsloop.reach.retry import RetryPolicy
+from opsloop.reach.slots import SlotChannel
 from opsloop.store import Store
 
 
@@ -56,13 +57,21 @@ class TaskConfig(_Cfg):
     task_kind: Literal["call", "rm"]
 
 
+class SlotConfig(_Cfg):
+    """App resource slots filled by journeys (opsloop.reach.slots.SlotChannel)."""
+
+    kind: Literal["slot"]
+
+
 ChannelConfig = Annotated[
-    WebhookConfig | SmtpConfig | InboxConfig | TaskConfig, Field(discriminator="kind")
+    WebhookConfig | SmtpConfig | InboxConfig | TaskConfig | SlotConfig,
+    Field(discriminator="kind"),
 ]
 
 
 class ReachConfig(_Cfg):
-    """Channels by name (``sms``, ``push``, ``wechat``, ``email``, ``inbox``, ``call``, ``rm``)."""
+    """Channels by name (``sms``, ``push``, ``wechat``, ``email``, ``inbox``, ``call``, ``rm``,
+    ``slot``)."""
 
     channels: dict[str, ChannelConfig]
     retry: RetryPolicy = RetryPolicy()
@@ -119,6 +128,8 @@ def build_channels(
             )
         elif isinstance(c, InboxConfig):
             out[name] = InboxChannel(name, store)
+        elif isinstance(c, SlotConfig):
+            out[name] = SlotChannel(name, store)
         else:
             out[name] = TaskChannel(name, store, kind=c.task_kind)
     return out

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opsloop.store.models import Base
@@ -134,6 +134,35 @@ class SlotContentRow(Base):
     starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[str] = mapped_column(String(128))
+    # An activity's banner: shown only while the activity runs; with hide_participants,
+    # no longer to a customer once they took part (opsloop.reach.slots).
+    activity_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    hide_participants: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class SlotAssignmentRow(Base):
+    """Slot content a journey's node chose for one customer (the ``slot`` channel).
+
+    Keyed by the outbox key, so a re-sent message lands once. Shown while the journey
+    runs and until the customer exits it (``strategy_states``), within its window.
+    """
+
+    __tablename__ = "reach_slot_assignments"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    message_key: Mapped[str] = mapped_column(String(200), unique=True)
+    slot: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    journey_id: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    visit: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    image_url: Mapped[str | None] = mapped_column(String(500))
+    link: Mapped[str | None] = mapped_column(String(500))
+    priority: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class TemplateRow(Base):

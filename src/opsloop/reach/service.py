@@ -20,6 +20,7 @@ from opsloop.access.clock import as_utc
 from opsloop.access.crypto import PiiCipher
 from opsloop.access.principal import Principal
 from opsloop.access.scope import scoped_customers
+from opsloop.activity.models import ActivityRow
 from opsloop.errors import InvalidInputError, NotFoundError
 from opsloop.insight import customers as insight_customers
 from opsloop.reach import consent, outbox, templates
@@ -538,6 +539,14 @@ class SlotContentIn(BaseModel):
     customer_ids: list[int] | None = Field(default=None, max_length=100_000)
     starts_at: datetime
     ends_at: datetime
+    activity_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="an activity's banner: shown only while the activity runs",
+    )
+    hide_participants: bool = Field(
+        default=False, description="with activity_id: not shown to customers who took part"
+    )
 
 
 def add_slot_content(
@@ -545,7 +554,11 @@ def add_slot_content(
 ) -> int:
     if body.ends_at <= body.starts_at:
         raise InvalidInputError("ends_at must be after starts_at", where="ends_at")
+    if body.hide_participants and body.activity_id is None:
+        raise InvalidInputError("hide_participants needs an activity_id", where="hide_participants")
     with store.session() as s:
+        if body.activity_id is not None and s.get(ActivityRow, body.activity_id) is None:
+            raise NotFoundError(f"no activity {body.activity_id!r}", where="activity_id")
         row = SlotContentRow(**body.model_dump(), created_by=principal.id)
         s.add(row)
         s.flush()

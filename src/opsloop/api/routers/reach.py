@@ -135,19 +135,16 @@ async def get_slot(
 ) -> dict[str, Any]:
     """The best content now, from memory; non-bank-wide callers are scope-checked.
 
-    ``async`` so the bank-wide case (the app backend) never hops to a worker thread:
-    this sits in the app's page-load path. Only a scope check touches the warehouse.
+    A running app answers well-formed calls with a bearer token in
+    :class:`opsloop.reach.asgi.SlotFastPath` (same checks, no routing, no dependency
+    injection); this route serves the rest (the console's session, 422s) and documents it.
     """
     if not principal.bank_wide:
         wh = get_warehouse(request)
         if not await run_in_threadpool(service.in_scope, wh, principal, [customer_id]):
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no customer {customer_id}")
     index: SlotIndex = request.app.state.reach_slots
-    c = index.best(slot, customer_id)
-    if c is None:
-        return {"slot": slot, "content": None}
-    content = {"id": c.id, "title": c.title, "image_url": c.image_url, "link": c.link}
-    return {"slot": slot, "content": content | {"priority": c.priority}}
+    return index.answer(slot, customer_id)
 
 
 @router.post("/reach/slots", status_code=201)
