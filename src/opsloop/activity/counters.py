@@ -153,7 +153,33 @@ for i = 1, #KEYS do
 end
 return 0
 """
+# The coupon grab in one call: KEYS = m scope markers, the counters, then the idempotency
+# key ('' in ARGV when the request carries none); ARGV[1]=m, (amount, cap|-1) per
+# counter, then the new unit id and the idempotency key's TTL. Returns {0, unit} issued,
+# {2, unit} an earlier grab with this key, {1, i} counter i refused, {-1, ''} not seeded.
+_GRAB = """
+local m = tonumber(ARGV[1])
+local n = #KEYS - m - 1
+local idem = KEYS[#KEYS]
+local unit = ARGV[2 * n + 2]
+if idem ~= '' then
+  local prev = redis.call('GET', idem)
+  if prev then return {2, prev} end
+end
+for i = 1, m do if redis.call('EXISTS', KEYS[i]) == 0 then return {-1, ''} end end
+for i = 1, n do
+  local cap = tonumber(ARGV[2 * i + 1])
+  if cap >= 0 then
+    local used = tonumber(redis.call('GET', KEYS[m + i]) or '0')
+    if used + tonumber(ARGV[2 * i]) > cap then return {1, tostring(i)} end
+  end
+end
+for i = 1, n do redis.call('INCRBY', KEYS[m + i], ARGV[2 * i]) end
+if idem ~= '' then redis.call('SET', idem, unit, 'EX', tonumber(ARGV[2 * n + 3])) end
+return {0, unit}
+"""
 PREFIX = "opsloop:act:"
+IDEM_TTL_SECONDS = 7 * 86400
 
 
 class RedisCounters:
@@ -171,6 +197,7 @@ class RedisCounters:
         self.client = redis.Redis.from_url(url)
         self._charge = self.client.register_script(_CHARGE)
         self._refund = self.client.register_script(_REFUND)
+        self._grab = self.client.register_script(_GRAB)
         self._derive = derive
 
     def charge(self, session: Session, charges: Sequence[Charge]) -> None:
@@ -188,6 +215,45 @@ class RedisCounters:
             for s in scopes:
                 self.seed(session, s)
         raise ConflictError("counters are being seeded; retry", where="redis")
+
+    def grab(
+        self,
+        charges: Sequence[Charge],
+        *,
+        unit_id: str,
+        idem_key: str | None,
+        seed: Callable[[list[str]], None],
+    ) -> tuple[str, bool]:
+        """Check every cap, charge them and remember ``idem_key`` in one Lua call.
+
+        Returns ``(unit_id, duplicate)``: the new unit, or the unit an earlier grab with
+        the same key was given (nothing charged). ``seed(scopes)`` loads scopes that
+        Redis does not hold yet (first use, or Redis lost its data) from the ledger.
+
+        Raises:
+            ExhaustedError: a cap would be exceeded (nothing charged).
+        """
+        scopes = sorted({c.scope for c in charges})
+        keys = [f"{PREFIX}seeded:{s}" for s in scopes] + [PREFIX + c.key for c in charges]
+        keys.append(f"{PREFIX}idem:{idem_key}" if idem_key else "")
+        args: list[int | str] = [len(scopes)]
+        for c in charges:
+            args += [c.amount, -1 if c.cap is None else c.cap]
+        args += [unit_id, IDEM_TTL_SECONDS]
+        for _ in range(3):
+            code, value = self._grab(keys=keys, args=args)
+            code, text_value = int(code), value.decode() if isinstance(value, bytes) else value
+            if code in (0, 2):
+                return str(text_value), code == 2
+            if code == 1:
+                raise ExhaustedError("limit reached", where=charges[int(text_value) - 1].key)
+            seed(scopes)
+        raise ConflictError("counters are being seeded; retry", where="redis")
+
+    def forget_key(self, idem_key: str | None) -> None:
+        """Drop a grab's idempotency key (its issue was undone)."""
+        if idem_key:
+            self.client.delete(f"{PREFIX}idem:{idem_key}")
 
     def seed(self, session: Session, scope: str) -> None:
         """Load a scope's counters from the ledger once (under a short Redis lock)."""

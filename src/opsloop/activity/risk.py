@@ -194,12 +194,19 @@ class ListCache:
     def invalidate(self) -> None:
         self._at = -1e18
 
+    def stale(self) -> bool:
+        return time.monotonic() - self._at > self.ttl
+
+    def reload(self) -> None:
+        """Read every list entry (blocking; the lean path calls it off the event loop)."""
+        with self.store.session() as s:
+            rows = s.execute(select(RiskListEntry)).scalars()
+            self._data = {(r.dimension, r.value): r.list_kind for r in rows}
+        self._at = time.monotonic()
+
     def lookup(self, a: Attempt) -> dict[str, str]:
-        if time.monotonic() - self._at > self.ttl:
-            with self.store.session() as s:
-                rows = s.execute(select(RiskListEntry)).scalars()
-                self._data = {(r.dimension, r.value): r.list_kind for r in rows}
-            self._at = time.monotonic()
+        if self.stale():
+            self.reload()
         hits = {d: self._data[(d, v)] for d, v in a.values().items() if (d, v) in self._data}
         release = self._data.get(("release", f"{a.activity_id}:{a.customer_id}"))
         if release:

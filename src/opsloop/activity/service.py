@@ -8,6 +8,7 @@ audited; customer participation is recorded in the ledger and participations ins
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 import threading
@@ -24,9 +25,9 @@ from sqlalchemy.exc import IntegrityError
 from opsloop.access import audit
 from opsloop.access.clock import as_utc, utcnow
 from opsloop.access.principal import Principal
-from opsloop.activity import ledger
+from opsloop.activity import eligibility, ledger
 from opsloop.activity import scope as activity_scope
-from opsloop.activity.benefits import BenefitDef
+from opsloop.activity.benefits import BenefitDef, Eligibility
 from opsloop.activity.counters import Counters, ExhaustedError, RedisCounters, SqlCounters
 from opsloop.activity.definitions import (
     ActivityDefinition,
@@ -38,6 +39,8 @@ from opsloop.activity.definitions import (
     Task,
     parse_definition,
 )
+from opsloop.activity.eligibility import Audience
+from opsloop.activity.grab import Grabber
 from opsloop.activity.models import (
     ActivityRow,
     BenefitRow,
@@ -46,7 +49,15 @@ from opsloop.activity.models import (
     RiskListEntry,
 )
 from opsloop.activity.models import Referral as ReferralRow
-from opsloop.activity.risk import Attempt, ListCache, RedisWindows, SqlWindows, Windows, evaluate
+from opsloop.activity.risk import (
+    Attempt,
+    ListCache,
+    RedisWindows,
+    SqlWindows,
+    Verdict,
+    Windows,
+    evaluate,
+)
 from opsloop.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from opsloop.store import Store
 from opsloop.warehouse import Warehouse
@@ -69,6 +80,8 @@ class Runtime:
     lists: ListCache
     clock: Callable[[], datetime] = utcnow
     seed: str = field(default_factory=lambda: uuid.uuid4().hex)
+    audience: Audience | None = None  # segment/KYC eligibility (needs the warehouse)
+    grabber: Grabber | None = None  # the Redis coupon grab (lean path)
     cache_seconds: float = 1.0
     _cache: dict[str, tuple[float, ActivityRow, ActivityDefinition, dict[str, BenefitDef]]] = field(
         default_factory=dict
@@ -76,17 +89,41 @@ class Runtime:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def build(cls, store: Store, redis_url: str | None, **kw: Any) -> Runtime:
-        """SQL counters and windows by default; Redis ones when ``redis_url`` is set."""
+    def build(
+        cls, store: Store, redis_url: str | None, warehouse: Warehouse | None = None, **kw: Any
+    ) -> Runtime:
+        """SQL counters and windows by default; Redis ones (and the Redis coupon grab)
+        when ``redis_url`` is set; segment/KYC eligibility when ``warehouse`` is given."""
+        audience = Audience(store, warehouse) if warehouse is not None else None
         if redis_url:
+            counters = RedisCounters(redis_url, ledger.derived_counters)
+
+            def seed(scopes: list[str]) -> None:
+                with store.session() as s:
+                    for scope in scopes:
+                        counters.seed(s, scope)
+
             return cls(
                 store,
-                RedisCounters(redis_url, ledger.derived_counters),
+                counters,
                 RedisWindows(redis_url),
                 ListCache(store),
+                audience=audience,
+                grabber=Grabber(store, counters, seed),
                 **kw,
             )
-        return cls(store, SqlCounters(), SqlWindows(store), ListCache(store), **kw)
+        return cls(
+            store, SqlCounters(), SqlWindows(store), ListCache(store), audience=audience, **kw
+        )
+
+    def peek(
+        self, activity_id: str
+    ) -> tuple[ActivityRow, ActivityDefinition, dict[str, BenefitDef]] | None:
+        """The cached activity if it is fresh, without touching the store (else None)."""
+        hit = self._cache.get(activity_id)
+        if hit and time.monotonic() - hit[0] < self.cache_seconds:
+            return hit[1:]
+        return None
 
     def load(
         self, activity_id: str
@@ -113,6 +150,23 @@ class Runtime:
                     benefits = _benefits(s, defn.benefit_ids())
             self._cache[activity_id] = (time.monotonic(), row, defn, benefits)
             return row, defn, benefits
+
+
+_BUILD = threading.Lock()
+
+
+def runtime_for(state: Any) -> Runtime:
+    """The process's runtime on an app's ``state`` (store, settings, warehouse), built once."""
+    rt: Runtime | None = getattr(state, "activity_runtime", None)
+    if rt is None:
+        with _BUILD:
+            rt = getattr(state, "activity_runtime", None)
+            if rt is None:
+                rt = Runtime.build(
+                    state.store, state.settings.redis_url, getattr(state, "warehouse", None)
+                )
+                state.activity_runtime = rt
+    return rt
 
 
 def _activity(s: Any, activity_id: str) -> ActivityRow:
@@ -303,8 +357,6 @@ class Request:
     phone_prefix: str | None = None
     invite_code: str | None = None
     request_id: str | None = None
-    kyc_risk_level: int | None = None
-    segment_ids: tuple[str, ...] = ()
     opened_on: date | None = None
     last_active_on: date | None = None
     challenge_passed: bool = False
@@ -338,15 +390,84 @@ def participate(*, rt: Runtime, activity_id: str, req: Request) -> Outcome:
     """One customer action in a running activity, after eligibility and risk checks."""
     row, defn, benefits = rt.load(activity_id)
     now = rt.clock()
-    if row.status != "running":
-        raise ConflictError(f"activity is {row.status}", where="status")
-    if not (defn.starts_at <= now < defn.ends_at):
-        raise ConflictError("outside the activity's time window", where="starts_at")
-    _check_eligible(defn, req)
+    _check_open(row, defn, now)
+    _check_eligible(rt, row, defn, benefits, req)
     in_cycle, invites, inviter = False, 0, None
     if isinstance(defn.template, Referral) and req.action == "accept":
         inviter = _inviter(activity_id, req.invite_code or "")
         in_cycle, invites = _graph(rt, activity_id, inviter, req.customer_id)
+    attempt, verdict = _assess(rt, activity_id, defn, req, now, in_cycle, invites)
+    if _refused(verdict, req):
+        risk = _record_decision(rt, attempt, verdict.action, verdict.score, verdict.fired)
+        return Outcome(verdict.action, detail="risk control", risk=risk)
+    return _run_template(rt, row, defn, benefits, req, now, inviter)
+
+
+async def participate_async(*, rt: Runtime, activity_id: str, req: Request) -> Outcome:
+    """:func:`participate` for an event loop (the lean ASGI path).
+
+    A coupon drop on the Redis path runs here without a thread: the activity from the
+    process cache, the risk windows (one Redis pipeline) and lists (cached), then the
+    grab (one Lua call) and its group commit. Anything that reads the SQL store (a
+    stale cache, a refused attempt's decision row, other templates, the SQL-only path)
+    runs in a worker thread.
+    """
+    loaded = rt.peek(activity_id)
+    if loaded is None:
+        loaded = await asyncio.to_thread(rt.load, activity_id)
+    row, defn, benefits = loaded
+    t = defn.template
+    if rt.grabber is None or not isinstance(t, CouponDrop):
+        return await asyncio.to_thread(participate, rt=rt, activity_id=activity_id, req=req)
+    now = rt.clock()
+    _check_open(row, defn, now)
+    for e in _rules(defn, benefits):
+        if rt.audience is not None and rt.audience.stale(activity_id, row.version, e):
+            await asyncio.to_thread(rt.audience.refresh, activity_id, row.version, e)
+    _check_eligible(rt, row, defn, benefits, req)
+    if rt.lists.stale():
+        await asyncio.to_thread(rt.lists.reload)
+    attempt, verdict = _assess(rt, activity_id, defn, req, now, False, 0)
+    if _refused(verdict, req):
+        risk = await asyncio.to_thread(
+            _record_decision, rt, attempt, verdict.action, verdict.score, verdict.fired
+        )
+        return Outcome(verdict.action, detail="risk control", risk=risk)
+    try:
+        unit, _dup = await rt.grabber.grab(
+            benefits[t.benefit_id],
+            activity_id=activity_id,
+            activity_budget_cents=defn.budget_cents,
+            customer_id=req.customer_id,
+            now=now,
+            request_id=req.request_id,
+            action=t.kind,
+        )
+    except ExhaustedError as exc:
+        return Outcome("exhausted", detail=exc.where)
+    return Outcome("issued", (unit,))
+
+
+def _check_open(row: ActivityRow, defn: ActivityDefinition, now: datetime) -> None:
+    if row.status != "running":
+        raise ConflictError(f"activity is {row.status}", where="status")
+    if not (defn.starts_at <= now < defn.ends_at):
+        raise ConflictError("outside the activity's time window", where="starts_at")
+
+
+def _refused(verdict: Verdict, req: Request) -> bool:
+    return verdict.action == "block" or (verdict.action == "challenge" and not req.challenge_passed)
+
+
+def _assess(
+    rt: Runtime,
+    activity_id: str,
+    defn: ActivityDefinition,
+    req: Request,
+    now: datetime,
+    in_cycle: bool,
+    invites: int,
+) -> tuple[Attempt, Verdict]:
     attempt = Attempt(
         activity_id,
         req.customer_id,
@@ -362,20 +483,34 @@ def participate(*, rt: Runtime, activity_id: str, req: Request) -> Outcome:
     verdict = evaluate(
         attempt, defn.risk, counts=rt.windows.hit(attempt), lists=rt.lists.lookup(attempt)
     )
-    if verdict.action == "block" or (verdict.action == "challenge" and not req.challenge_passed):
-        risk = _record_decision(rt, attempt, verdict.action, verdict.score, verdict.fired)
-        return Outcome(verdict.action, detail="risk control", risk=risk)
-    return _run_template(rt, row, defn, benefits, req, now, inviter)
+    return attempt, verdict
 
 
-def _check_eligible(defn: ActivityDefinition, req: Request) -> None:
-    e = defn.eligibility
-    if e.channels and req.channel not in e.channels:
-        raise ForbiddenError("channel not eligible", where="channel")
-    if e.kyc_risk_levels and req.kyc_risk_level not in e.kyc_risk_levels:
-        raise ForbiddenError("KYC risk level not eligible", where="kyc_risk_level")
-    if e.segment_ids and not set(e.segment_ids) & set(req.segment_ids):
-        raise ForbiddenError("customer is not in an eligible segment", where="segment_ids")
+def _rules(defn: ActivityDefinition, benefits: dict[str, BenefitDef]) -> list[Eligibility]:
+    """The activity's eligibility, and for a one-benefit template the benefit's too."""
+    t = defn.template
+    rules = [defn.eligibility]
+    if isinstance(t, CouponDrop | QuotaTest) and t.benefit_id in benefits:
+        rules.append(benefits[t.benefit_id].eligibility)
+    return rules
+
+
+def _check_eligible(
+    rt: Runtime,
+    row: ActivityRow,
+    defn: ActivityDefinition,
+    benefits: dict[str, BenefitDef],
+    req: Request,
+) -> None:
+    for e in _rules(defn, benefits):
+        eligibility.check(
+            e,
+            audience=rt.audience,
+            activity_id=row.activity_id,
+            version=row.version,
+            customer_id=req.customer_id,
+            channel=req.channel,
+        )
 
 
 _RING = text(

@@ -14,6 +14,7 @@ from opsloop import __version__
 from opsloop.access.config import AccessSettings
 from opsloop.access.ratelimit import make_rate_limiter
 from opsloop.access.redact import install_log_redaction
+from opsloop.activity.asgi import ParticipateFastPath
 from opsloop.api.console import ConsoleMiddleware
 from opsloop.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from opsloop.api.routers import (
@@ -38,7 +39,6 @@ from opsloop.api.routers import (
 from opsloop.collect.asgi import TrackingFastPath
 from opsloop.errors import OpsloopError
 from opsloop.logging import get_logger
-from opsloop.reach.asgi import SlotFastPath
 from opsloop.runtime.metrics import MetricsMiddleware
 from opsloop.runtime.profile import check_profile, migrates_on_open
 from opsloop.settings import Settings, get_settings
@@ -100,8 +100,8 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware)
     # Outermost: tracking calls (/v1/*, /sa) skip routing and middleware (collect/asgi.py).
     app.add_middleware(TrackingFastPath, max_body_bytes=access.max_body_bytes)
-    # Slot decisions (GET /api/v1/slots/{slot}) too: the app asks on every page load.
-    app.add_middleware(SlotFastPath)
+    # Coupon grabs (POST /api/v1/activities/{id}/participate) too (activity/asgi.py).
+    app.add_middleware(ParticipateFastPath, max_body_bytes=access.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
 
     @app.exception_handler(OpsloopError)

@@ -7,54 +7,26 @@ app's backend takes part for customers with an API token holding
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from opsloop.access.principal import Principal
 from opsloop.activity import ledger, service
 from opsloop.activity import scope as activity_scope
+from opsloop.activity.schemas import ACTIVITY_ID_PATTERN, Body, CustomerId, ParticipateBody, Short
 from opsloop.activity.service import Runtime
 from opsloop.api.deps import StoreDep, WarehouseDep, require
-from opsloop.settings import Settings
 
 router = APIRouter(tags=["activity"])
-ActivityId = Annotated[str, Path(pattern=r"^[a-z0-9]{1,64}$")]
+ActivityId = Annotated[str, Path(pattern=ACTIVITY_ID_PATTERN)]
 DbId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-CustomerId = Annotated[int, Field(ge=1, le=2**62)]
-Short = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 def runtime(request: Request) -> Runtime:
     """One runtime per process (counters, windows, list cache), built on first use."""
-    rt: Runtime | None = getattr(request.app.state, "activity_runtime", None)
-    if rt is None:
-        settings: Settings = request.app.state.settings
-        rt = Runtime.build(request.app.state.store, settings.redis_url)
-        request.app.state.activity_runtime = rt
-    return rt
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ParticipateBody(Body):
-    customer_id: CustomerId
-    action: Annotated[str, Field(max_length=32)] | None = None
-    device_id: Short | None = None
-    ip: Annotated[str, Field(max_length=64)] | None = None
-    channel: Annotated[str, Field(max_length=32)] | None = None
-    phone_prefix: Annotated[str, Field(pattern=r"^[0-9]{3,7}$")] | None = None
-    invite_code: Annotated[str, Field(max_length=64)] | None = None
-    request_id: Short | None = None
-    kyc_risk_level: Annotated[int, Field(ge=1, le=5)] | None = None
-    segment_ids: tuple[Short, ...] = ()
-    opened_on: date | None = None
-    last_active_on: date | None = None
-    challenge_passed: bool = False
+    return service.runtime_for(request.app.state)
 
 
 class RedeemBody(Body):
@@ -174,6 +146,9 @@ def participate(
     wh: WarehouseDep,
     caller: Annotated[Principal, require("activity:participate")],
 ) -> dict[str, Any]:
+    """A customer takes part. Served by the lean path (:mod:`opsloop.activity.asgi`) in
+    the running server; this route documents it and answers what the lean path hands on
+    (requests it refuses to shortcut: no bearer token, invalid body, …)."""
     activity_scope.need(wh, caller, body.customer_id)  # free for bank-wide callers
     req = service.Request(**body.model_dump())
     out = service.participate(rt=runtime(request), activity_id=activity_id, req=req)
