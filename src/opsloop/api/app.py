@@ -39,6 +39,7 @@ from opsloop.api.routers import (
 from opsloop.collect.asgi import TrackingFastPath
 from opsloop.errors import OpsloopError
 from opsloop.logging import get_logger
+from opsloop.reach.asgi import SlotFastPath
 from opsloop.runtime.metrics import MetricsMiddleware
 from opsloop.runtime.profile import check_profile, migrates_on_open
 from opsloop.settings import Settings, get_settings
@@ -100,6 +101,8 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware)
     # Outermost: tracking calls (/v1/*, /sa) skip routing and middleware (collect/asgi.py).
     app.add_middleware(TrackingFastPath, max_body_bytes=access.max_body_bytes)
+    # Slot decisions (GET /api/v1/slots/{slot}) too: the app asks on every page load.
+    app.add_middleware(SlotFastPath)
     # Coupon grabs (POST /api/v1/activities/{id}/participate) too (activity/asgi.py).
     app.add_middleware(ParticipateFastPath, max_body_bytes=access.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
