@@ -34,6 +34,24 @@ on ``message_id``, still holds it once. A duplicate that arrives while the origi
 still in flight waits for the original's ``fsync``: "acknowledged" always means
 "on disk".
 
+Compact ids: the active segment's ids are a Python set (bounded by ``segment_bytes``);
+a sealed segment's ids are kept only as 16-byte BLAKE2b digests in two sorted numpy
+``uint64`` arrays (:class:`_IdRun`, 16 B per id instead of ~150 B for a ``str`` in a
+set), looked up for a whole request at once with ``searchsorted``. Two different ids
+with the same 128-bit digest would be taken for one (p ≈ n²/2¹²⁹: never in practice).
+
+Retention: with ``retention_s`` set, a sealed segment sealed longer ago than that is
+deleted (with its sidecar) once every consumer in ``offsets/`` — and at least each of
+``retain_for`` (the warehouse flusher) — has committed past its last record; only
+the oldest segments go, so the log stays contiguous. Checked on open and on each roll
+(:meth:`EventLog.retire`).
+
+Rewriting (erasure): :meth:`EventLog.rewrite` replaces payloads in place of their
+records — a deleted record becomes a tombstone (same offset and message id, payload
+:data:`TOMBSTONE`, never handed to readers) so offsets and consumer positions stay
+valid. A segment is rewritten to a new file, fsync'd and renamed over the old one;
+its sidecar is rewritten; readers that raced the rename retry on the new file.
+
 Checkpoint: sealing a segment writes ``<segment>.ids`` (count, size, seal time, ids;
 framed with length + CRC, written via tmp + fsync + rename). Opening reads sidecars of
 segments sealed within the window, skips older ones, and decodes only the active
@@ -44,19 +62,23 @@ is rebuilt by scanning that one segment.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
+import hashlib
 import os
 import struct
 import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+import numpy.typing as npt
 import orjson
 
 HEADER = struct.Struct("<II")
@@ -67,6 +89,8 @@ DEDUPE_WINDOW_S = 7 * 24 * 3600.0  # Segment's dedupe window is 24 h; ours is a 
 MAX_IDS = 20_000_000  # ~2 GB at most of remembered ids, whichever limit comes first
 MAX_ID_BYTES = 1024
 MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
+TOMBSTONE = b"\x00erased"  # payload of a deleted record (never valid JSON)
+U64 = npt.NDArray[np.uint64]
 
 
 class LogError(Exception):
@@ -83,6 +107,10 @@ class LogLockedError(LogError):
 
 class LogCorruptError(LogError):
     """A sealed segment is damaged: refuse to guess, an operator must look."""
+
+
+class _Replaced(Exception):  # noqa: N818 - internal signal, not an error
+    """A read raced a segment rewrite or retirement: read again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +193,7 @@ class _Segment:
     path: Path
     count: int  # records durably in it
     size: int  # bytes durably in it
+    sealed_at: float | None = None  # None while it is the active segment
 
 
 @dataclass(slots=True)
@@ -173,6 +202,41 @@ class _Pending:
     future: Future[AppendResult]
     duplicates: list[str]
     waits: list[Future[AppendResult]] = field(default_factory=list)
+
+
+def digests(message_ids: Sequence[str]) -> tuple[U64, U64]:
+    """16-byte BLAKE2b digests of ``message_ids`` as (high, low) ``uint64`` halves."""
+    raw = b"".join(hashlib.blake2b(m.encode(), digest_size=16).digest() for m in message_ids)
+    pairs = np.frombuffer(raw, dtype="<u8").reshape(-1, 2)
+    return pairs[:, 0].astype(np.uint64), pairs[:, 1].astype(np.uint64)
+
+
+class _IdRun:
+    """The ids of one sealed segment as sorted 16-byte digests (immutable)."""
+
+    __slots__ = ("hi", "lo", "sealed_at")
+
+    def __init__(self, ids: Sequence[str], sealed_at: float) -> None:
+        hi, lo = digests(ids)
+        order = np.lexsort((lo, hi))
+        self.hi: U64 = np.ascontiguousarray(hi[order])
+        self.lo: U64 = np.ascontiguousarray(lo[order])
+        self.sealed_at = sealed_at
+
+    def __len__(self) -> int:
+        return len(self.hi)
+
+    def contains(self, hi: U64, lo: U64) -> npt.NDArray[np.bool_]:
+        """Which of the digests ``(hi, lo)`` are in this run."""
+        left = np.searchsorted(self.hi, hi, "left")
+        right = np.searchsorted(self.hi, hi, "right")
+        span = right - left
+        found = np.zeros(len(hi), dtype=np.bool_)
+        one = span == 1
+        found[one] = self.lo[left[one]] == lo[one]
+        for i in np.flatnonzero(span > 1):  # equal high halves: compare every one
+            found[i] = bool(np.any(self.lo[left[i] : right[i]] == lo[i]))
+        return found
 
 
 class EventLog:
@@ -184,6 +248,8 @@ class EventLog:
         linger_s: how long the writer waits for more appends before writing a batch
             (0 = write as soon as something is pending; batching still happens under load).
         fsync: turn off only in benchmarks that measure the framing itself.
+        retention_s: delete sealed segments older than this once every consumer (and
+            each of ``retain_for``) is past them; None keeps every segment.
     """
 
     def __init__(
@@ -196,8 +262,12 @@ class EventLog:
         fsync: bool = True,
         dedupe_window_s: float = DEDUPE_WINDOW_S,
         max_ids: int = MAX_IDS,
+        retention_s: float | None = None,
+        retain_for: Sequence[str] = ("warehouse",),
     ) -> None:
         self.directory = directory
+        self.retention_s = retention_s
+        self.retain_for = tuple(retain_for)
         self.dedupe_window_s = dedupe_window_s
         self.max_ids = max_ids
         self.segment_bytes = segment_bytes
@@ -211,9 +281,15 @@ class EventLog:
         self._wake = threading.Condition(self._lock)
         self._durable = threading.Condition(threading.Lock())
         self._queue: list[_Pending] = []
-        self._ids: set[str] = set()  # ids inside the dedupe window
-        self._active_ids: list[str] = []  # ids of the segment being written
-        self._sealed_ids: deque[tuple[float, list[str]]] = deque()  # (sealed at, ids)
+        self._recent: set[str] = set()  # ids of the active segment and in flight
+        self._active_ids: list[str] = []  # ids written to the segment being written
+        self._runs: deque[_IdRun] = deque()  # sealed segments' ids inside the window
+        self._run_ids = 0  # ids in self._runs
+        self._runs_version = 0  # bumped whenever self._runs changes
+        self._write_lock = threading.Lock()  # held by the writer over a write and a roll
+        self._maint = threading.Lock()  # one rewrite or retirement at a time
+        self._generation = 0  # bumped when a segment file is replaced or deleted
+        self.retired: list[str] = []  # segment files deleted by retention (this process)
         self.segments_scanned = 0  # segment files decoded on open (the rest: sidecars)
         self._inflight: dict[str, Future[AppendResult]] = {}
         self._closed = False
@@ -229,12 +305,14 @@ class EventLog:
         self._file = self._segments[-1].path.open("ab", buffering=0)
         self._thread = threading.Thread(target=self._run, name="opsloop-eventlog", daemon=True)
         self._thread.start()
+        if retention_s is not None:
+            self.retire()
 
     # -- recovery ---------------------------------------------------------------------------
     def _recover(self) -> list[_Segment]:
         files = sorted(p for p in self.directory.iterdir() if p.name.endswith(SUFFIX))
         segments: list[_Segment] = []
-        expected = 0
+        expected = int(files[0].name.removesuffix(SUFFIX)) if files else 0  # after retention
         now = time.time()
         for i, path in enumerate(files):
             base = int(path.name.removesuffix(SUFFIX))
@@ -261,13 +339,12 @@ class EventLog:
                     sealed_at = path.stat().st_mtime
             if last:
                 self._active_ids = ids
+                self._recent.update(ids)
             elif now - sealed_at <= self.dedupe_window_s:
-                self._sealed_ids.append((sealed_at, ids))
-            segments.append(_Segment(base, path, count, end))
+                self._runs.append(_IdRun(ids, sealed_at))
+                self._run_ids += len(ids)
+            segments.append(_Segment(base, path, count, end, None if last else sealed_at))
             expected = base + count
-        for _, ids in self._sealed_ids:
-            self._ids.update(ids)
-        self._ids.update(self._active_ids)
         self._forget_old(now)
         if not segments:
             segments.append(self._new_segment(0))
@@ -277,16 +354,27 @@ class EventLog:
         """Drop the ids of whole sealed segments past the window or over ``max_ids``.
 
         Called with ``_lock`` held (or before the writer starts)."""
-        while self._sealed_ids and (
-            now - self._sealed_ids[0][0] > self.dedupe_window_s or len(self._ids) > self.max_ids
+        while self._runs and (
+            now - self._runs[0].sealed_at > self.dedupe_window_s
+            or self._run_ids + len(self._recent) > self.max_ids
         ):
-            _, ids = self._sealed_ids.popleft()
-            self._ids.difference_update(ids)
+            self._run_ids -= len(self._runs.popleft())
+            self._runs_version += 1
 
     @property
     def remembered_ids(self) -> int:
         """How many message ids the log would refuse as duplicates right now."""
-        return len(self._ids)
+        return self._run_ids + len(self._recent)
+
+    def _in_runs(self, ids: Sequence[str], runs: Sequence[_IdRun]) -> list[bool]:
+        """Whether each id is among the sealed segments' ids in ``runs``."""
+        if not runs or not ids:
+            return [False] * len(ids)
+        hi, lo = digests(ids)
+        found = np.zeros(len(ids), dtype=np.bool_)
+        for run in runs:
+            found |= run.contains(hi, lo)
+        return [bool(x) for x in found]
 
     def _new_segment(self, base: int) -> _Segment:
         path = self.directory / f"{base:020d}{SUFFIX}"
@@ -302,7 +390,13 @@ class EventLog:
         return seg.base + seg.count
 
     def __contains__(self, message_id: object) -> bool:
-        return message_id in self._ids
+        if not isinstance(message_id, str):
+            return False
+        with self._lock:
+            if message_id in self._recent:
+                return True
+            runs = list(self._runs)
+        return self._in_runs([message_id], runs)[0]
 
     def submit(self, items: Sequence[tuple[str, bytes]]) -> Future[AppendResult]:
         """Queue records ``(message_id, payload)``; the future resolves once they are durable.
@@ -315,22 +409,28 @@ class EventLog:
             if len(payload) > MAX_PAYLOAD_BYTES:
                 raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
         fut: Future[AppendResult] = Future()
+        ids = [mid for mid, _ in items]
+        with self._lock:  # a consistent view of the sealed runs, searched outside the lock
+            runs, version = list(self._runs), self._runs_version
+        sealed = self._in_runs(ids, runs)
         with self._lock:
             if self._closed:
                 raise LogClosedError("the event log is closed")
             if self._failed is not None:
                 raise LogError(f"the event log failed: {self._failed}")
+            if version != self._runs_version:  # a roll moved ids into a run meanwhile
+                sealed = self._in_runs(ids, list(self._runs))
             fresh: list[tuple[str, bytes]] = []
             dups: list[str] = []
             waits: list[Future[AppendResult]] = []
-            for mid, payload in items:
-                if mid in self._ids:
+            for (mid, payload), old in zip(items, sealed, strict=True):
+                if old or mid in self._recent:
                     dups.append(mid)
                     original = self._inflight.get(mid)
                     if original is not None and original is not fut and original not in waits:
                         waits.append(original)
                     continue
-                self._ids.add(mid)
+                self._recent.add(mid)
                 self._inflight[mid] = fut
                 fresh.append((mid, payload))
             pending = _Pending(fresh, fut, dups, waits)
@@ -393,7 +493,8 @@ class EventLog:
             with self._lock:
                 batch = self._take_batch()
             try:
-                self._write(batch)
+                with self._write_lock:
+                    self._write(batch)
             except BaseException as exc:  # the disk failed: fail the callers
                 self._fail(batch, exc)
 
@@ -452,13 +553,24 @@ class EventLog:
         with self._lock:
             ids, self._active_ids = self._active_ids, []
         _write_index(sealed.path, _Index(sealed.count, sealed.size, now, ids))
+        run = _IdRun(ids, now)  # built outside the lock: appends go on meanwhile
         seg = self._new_segment(self.end_offset)
         with self._durable:
+            sealed.sealed_at = now
             self._segments.append(seg)
         self._file = seg.path.open("ab", buffering=0)
         with self._lock:
-            self._sealed_ids.append((now, ids))
+            self._runs.append(run)
+            self._run_ids += len(run)
+            self._runs_version += 1
+            self._recent.difference_update(ids)
             self._forget_old(now)
+        if self.retention_s is not None:
+            threading.Thread(target=self._retire_quietly, name="opsloop-retire").start()
+
+    def _retire_quietly(self) -> None:
+        with contextlib.suppress(OSError):  # retried on the next roll; data still there
+            self.retire()
 
     def _fail(self, batch: list[_Pending], exc: BaseException) -> None:
         """After a failed write or fsync the file's state is unknown (fsyncgate): stop
@@ -468,7 +580,7 @@ class EventLog:
             for p in batch + self._queue:
                 for mid, _ in p.items:
                     self._inflight.pop(mid, None)
-                    self._ids.discard(mid)
+                    self._recent.discard(mid)
             failed = batch + self._queue
             self._queue.clear()
         for p in failed:
@@ -496,38 +608,179 @@ class EventLog:
 
     # -- reading ----------------------------------------------------------------------------
     def read(self, start: int, max_records: int = 1000) -> list[Record]:
-        """Durable records from ``start`` on (at most ``max_records``)."""
-        return list(self._iter(start, max_records))
+        """Durable records from ``start`` on (at most ``max_records``; tombstones of
+        erased records are skipped)."""
+        return self.read_from(start, max_records)[0]
 
-    def _iter(self, start: int, max_records: int) -> Iterator[Record]:
+    def read_from(self, start: int, max_records: int = 1000) -> tuple[list[Record], int]:
+        """Like :meth:`read`, and the offset to read from next (past skipped tombstones)."""
+        while True:
+            try:
+                return self._read(start, max_records)
+            except _Replaced:  # a segment was rewritten or retired under us: read again
+                continue
+
+    def _read(self, start: int, max_records: int) -> tuple[list[Record], int]:
         with self._durable:
+            generation = self._generation
             segments = [(s.base, s.path, s.count, s.size) for s in self._segments]
-        produced = 0
+        out: list[Record] = []
+        next_offset = start
         for base, path, count, size in segments:
-            if start >= base + count or produced >= max_records:
+            if start >= base + count or len(out) >= max_records:
                 continue
             offset = max(start, base)
             pos = self._positions.get(offset) if offset > base else 0
             if pos is None:
                 offset, pos = base, 0
-            with path.open("rb") as f:
+            try:
+                f = path.open("rb")
+            except FileNotFoundError:
+                raise _Replaced from None
+            with f:
+                with self._durable:  # the open file is the one the snapshot describes
+                    if generation != self._generation:
+                        raise _Replaced
                 f.seek(pos)
                 data = f.read(size - pos)
             at = 0
-            while offset < base + count and produced < max_records:
+            while offset < base + count and len(out) < max_records:
                 got = decode(data, at)
                 if got is None:
                     raise LogCorruptError(f"{path.name}: unreadable record at byte {pos + at}")
                 mid, payload, at = got
-                if offset >= start:
-                    yield Record(offset, mid, payload)
-                    produced += 1
+                if offset >= start and payload != TOMBSTONE:
+                    out.append(Record(offset, mid, payload))
                 offset += 1
+            next_offset = max(next_offset, offset)
             # Remember where this read stopped — also at the segment's durable end, where
             # a tailing consumer resumes — so the next read does not decode from byte 0.
-            if len(self._positions) > 1024:
-                self._positions.clear()
-            self._positions[offset] = pos + at
+            with self._durable:
+                if generation == self._generation:
+                    if len(self._positions) > 1024:
+                        self._positions.clear()
+                    self._positions[offset] = pos + at
+        return out, next_offset
+
+    # -- retention and rewriting ------------------------------------------------------------
+    def retire(self, now: float | None = None) -> list[str]:
+        """Delete the oldest sealed segments past ``retention_s`` that every consumer has
+        committed past (see the module docstring); the names of the files deleted."""
+        if self.retention_s is None:
+            return []
+        now = time.time() if now is None else now
+        gone: list[str] = []
+        with self._maint:
+            positions = self._consumer_positions()
+            needed = [positions.get(name) for name in self.retain_for]
+            if any(p is None for p in needed) or not positions:
+                return []  # a required consumer (the warehouse flusher) never committed
+            low = min(positions.values())
+            while True:
+                with self._durable:
+                    if len(self._segments) < 2:
+                        break
+                    seg = self._segments[0]
+                    sealed_at = seg.sealed_at
+                    end = seg.base + seg.count
+                if sealed_at is None or now - sealed_at <= self.retention_s or low < end:
+                    break
+                _index_path(seg.path).unlink(missing_ok=True)  # a crash here: rebuilt
+                seg.path.unlink()
+                _fsync_dir(self.directory)
+                with self._durable:
+                    self._segments.pop(0)
+                    self._generation += 1
+                    self._positions.clear()
+                gone.append(seg.path.name)
+        self.retired += gone
+        return gone
+
+    def _consumer_positions(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for path in (self.directory / "offsets").iterdir():
+            if path.suffix == ".tmp":
+                continue
+            try:
+                out[path.name] = int(path.read_text())
+            except (OSError, ValueError):
+                out[path.name] = 0  # unreadable: assume it needs everything
+        return out
+
+    def rewrite(
+        self, replace: Callable[[str, bytes], bytes | None], *, needles: Sequence[bytes] = ()
+    ) -> int:
+        """Replace payloads in place (erasure): ``replace(message_id, payload)`` returns
+        the new payload (:data:`TOMBSTONE` to delete) or None to keep the record.
+
+        Only segments containing one of ``needles`` (when given) are decoded. A changed
+        segment is written to a new file, fsync'd and renamed over the old one; the
+        active segment is rewritten with appends paused. Returns records replaced."""
+        changed = 0
+        with self._maint:
+            with self._durable:
+                segments = list(self._segments)
+            for seg in segments:
+                with self._write_lock:
+                    if seg is self._segments[-1]:  # active: appends wait for the rewrite
+                        changed += self._rewrite_segment(seg, replace, needles, active=True)
+                        continue
+                changed += self._rewrite_segment(seg, replace, needles, active=False)
+        return changed
+
+    def _rewrite_segment(
+        self,
+        seg: _Segment,
+        replace: Callable[[str, bytes], bytes | None],
+        needles: Sequence[bytes],
+        *,
+        active: bool,
+    ) -> int:
+        with self._durable:
+            size, count = seg.size, seg.count
+        with seg.path.open("rb") as f:
+            data = f.read(size)
+        if needles and not any(n in data for n in needles):
+            return 0
+        chunks: list[bytes] = []
+        ids: list[str] = []
+        changed = 0
+        pos = 0
+        for _ in range(count):
+            got = decode(data, pos)
+            if got is None:
+                raise LogCorruptError(f"{seg.path.name}: unreadable record at byte {pos}")
+            mid, payload, end = got
+            new = None if payload == TOMBSTONE else replace(mid, payload)
+            if new is None or new == payload:
+                chunks.append(data[pos:end])
+            else:
+                chunks.append(encode(mid, new))
+                changed += 1
+            ids.append(mid)
+            pos = end
+        if not changed:
+            return 0
+        body = b"".join(chunks)
+        tmp = seg.path.with_name(seg.path.name + ".tmp")
+        with tmp.open("wb") as f:
+            f.write(body)
+            f.flush()
+            os.fsync(f.fileno())
+        if active:
+            self._file.close()
+        tmp.replace(seg.path)
+        _fsync_dir(self.directory)
+        if active:
+            self._file = seg.path.open("ab", buffering=0)
+        with self._durable:
+            seg.size = len(body)
+            self._generation += 1
+            self._positions.clear()
+        if not active:
+            sealed_at = seg.sealed_at if seg.sealed_at is not None else time.time()
+            _write_index(seg.path, _Index(count, len(body), sealed_at, ids))
+        return changed
 
     def wait_for(self, offset: int, timeout: float) -> bool:
         """Block until a record at ``offset`` is durable (True) or ``timeout`` passes."""
@@ -589,9 +842,7 @@ class Consumer:
     def poll(self, timeout: float = 0.0) -> list[Record]:
         if timeout and not self.log.wait_for(self.position, timeout):
             return []
-        records = self.log.read(self.position, self.batch)
-        if records:
-            self.position = records[-1].offset + 1
+        records, self.position = self.log.read_from(self.position, self.batch)
         return records
 
     def commit(self) -> None:
