@@ -113,27 +113,22 @@ def run_cmd(
     import signal
     import threading
 
-    from opsloop.collect.log import EventLog, EventStream, LogLockedError
+    from opsloop.collect.log import LogLockedError
+    from opsloop.collect.stream import open_stream
     from opsloop.store import Store
     from opsloop.strategy.runner import JourneyRunner, RunnerBusyError
     from opsloop.warehouse import Warehouse
 
     settings = get_settings()
     settings.ensure_home()
-    stream: EventStream
-    if settings.redis_url:
-        from opsloop.collect.redis_stream import RedisStream
-
-        stream = RedisStream(settings.redis_url)
-    else:
-        try:
-            stream = EventLog(settings.home / "events")
-        except LogLockedError as exc:
-            raise InvalidInputError(
-                f"{exc}: the server holds the event log; start it with "
-                "OPSLOOP_JOURNEY_RUNNER=1 or use Redis (OPSLOOP_REDIS_URL)",
-                where="events",
-            ) from None
+    try:
+        stream = open_stream(settings.home, settings.redis_url)
+    except LogLockedError as exc:
+        raise InvalidInputError(
+            f"{exc}: the server holds the event log; start it with "
+            "OPSLOOP_JOURNEY_RUNNER=1 or use Redis (OPSLOOP_REDIS_URL)",
+            where="events",
+        ) from None
     store = Store.open(settings.database_url)
     wh = Warehouse.open(settings.warehouse)
     runner = JourneyRunner(

@@ -142,20 +142,14 @@ def _benefit_expiry(rt: Runtime) -> Job:
 def _journeys(rt: Runtime) -> Job:
     """The journey runner (stream consumer + timer clock) in the leading worker."""
     from opsloop.access.principal import LOCAL_OPERATOR
-    from opsloop.collect.log import EventLog, EventStream
+    from opsloop.collect.stream import open_stream
     from opsloop.strategy.runner import JourneyRunner
 
     started: list[JourneyRunner] = []
 
     def run(_now: datetime) -> int:
         if not started:
-            stream: EventStream
-            if rt.settings.redis_url:
-                from opsloop.collect.redis_stream import RedisStream
-
-                stream = RedisStream(rt.settings.redis_url)
-            else:
-                stream = EventLog(rt.settings.home / "events")
+            stream = open_stream(rt.settings.home, rt.settings.redis_url)
             runner = JourneyRunner(
                 store=rt.store,
                 wh=rt.warehouse,

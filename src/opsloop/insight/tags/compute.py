@@ -1,10 +1,17 @@
 """Tag computation: a catalogue becomes a few wide Ibis expressions, one per source.
 
-Tags that read the same source share one query (:func:`plan`): every rule tag is a
-column of one ``select`` over ``customers``; every transaction statistic is a filtered
-aggregate (``sum(amount) filter (where …)``) of one ``group by`` over the widest window;
-events, AUM month-ends and model scores likewise; RFM tags share one scoring per
-window. Nothing runs per customer. :mod:`opsloop.insight.tags.write` stores the result.
+Tags that read the same source share one query (:func:`plan`): every transaction
+statistic is a filtered aggregate (``sum(amount) filter (where …)``) of one ``group by``
+over the widest window; events, AUM month-ends and model scores likewise; RFM tags share
+one scoring per window. A rule tag whose aggregates all read one source (transaction
+aggregates, behaviour counts, or one RFM scoring) is *folded* into that source's query:
+each aggregate becomes one more hidden ``filter`` column of the same ``group by`` and
+the rule is evaluated over ``customers`` left-joined to it (:class:`FoldCompiler`), so
+the source is scanned once however many rules read it. Other rule tags (attributes
+only, sequences, saved segments, tag conditions, or aggregates of two sources) are
+columns of one ``select`` over ``customers`` compiled by the segment compiler
+(semi-joins). Nothing runs per customer. :mod:`opsloop.insight.tags.write` stores the
+result.
 
 Semantics match the segment conditions: windows are ``[end - days, end)`` with ``end``
 the midnight after ``as_of``; ``count`` and ``sum`` of no transactions are 0 (every
@@ -15,6 +22,8 @@ half-open ``[low, high)``; a number outside every band has no label.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,8 +33,19 @@ import ibis.expr.types as ir
 
 from opsloop.errors import InvalidInputError
 from opsloop.insight.rfm import rfm_scores, window_transactions
-from opsloop.insight.segments.compiler import SegmentCompiler, window_end
-from opsloop.insight.segments.model import EventStep, TxnFilter
+from opsloop.insight.segments.compiler import _COMPARE, SegmentCompiler, window_end
+from opsloop.insight.segments.errors import UnsupportedNodeError
+from opsloop.insight.segments.model import (
+    And,
+    Attribute,
+    Behaviour,
+    EventStep,
+    Not,
+    Or,
+    RfmBand,
+    TransactionAggregate,
+    TxnFilter,
+)
 from opsloop.insight.tags.definition import (
     AumMeasure,
     Band,
@@ -36,7 +56,6 @@ from opsloop.insight.tags.definition import (
     RuleTag,
     StatisticTag,
     TagDef,
-    TxnMeasure,
 )
 
 MANUAL_IDS = "tag_manual_ids"
@@ -73,9 +92,96 @@ def _source(d: TagDef) -> str:
     if isinstance(d, StatisticTag):
         m = d.measure
         if isinstance(m, RfmMeasure):  # one scoring per window and filter
-            return f"rfm:{m.last_days}:{m.where.model_dump_json()}"
+            return _rfm_key(m.last_days, m.where)
         return m.of
+    if isinstance(d, RuleTag):
+        return fold_source(d.condition)
     return d.type
+
+
+def _rfm_key(last_days: int, where: TxnFilter) -> str:
+    return f"rfm:{last_days}:{where.model_dump_json()}"
+
+
+def fold_source(condition: object) -> str:
+    """The one source a rule's aggregates read (``transactions``, ``events``, ``rfm:…``),
+    or ``rule`` when it reads none, two, or a node that cannot be folded."""
+    sources: set[str] = set()
+    for leaf in _leaves(condition):
+        if isinstance(leaf, Attribute):
+            continue
+        if isinstance(leaf, TransactionAggregate):
+            sources.add("transactions")
+        elif isinstance(leaf, Behaviour):
+            sources.add("events")
+        elif isinstance(leaf, RfmBand):
+            sources.add(_rfm_key(leaf.last_days, leaf.where))
+        else:  # sequence, saved segment, tag value: the segment compiler's semi-joins
+            return "rule"
+    return sources.pop() if len(sources) == 1 else "rule"
+
+
+def _leaves(node: object) -> list[object]:
+    if isinstance(node, And | Or):
+        return [leaf for child in node.children for leaf in _leaves(child)]
+    if isinstance(node, Not):
+        return _leaves(node.child)
+    return [node]
+
+
+def _folded(pairs: Pairs, kind: type[Any]) -> dict[str, Any]:
+    """The distinct ``kind`` nodes of the rule tags among ``pairs``, by their JSON."""
+    return {
+        leaf.model_dump_json(): leaf
+        for _, d in pairs
+        if isinstance(d, RuleTag)
+        for leaf in _leaves(d.condition)
+        if isinstance(leaf, kind)
+    }
+
+
+class FoldCompiler(SegmentCompiler):
+    """Compiles a folded rule over ``customers`` left-joined to its source's aggregates.
+
+    ``columns`` maps each aggregate node's JSON to the joined column holding its value
+    (transaction aggregates and behaviour counts), and ``rfm`` names the joined r/f/m
+    score columns. The answers are those of the segment compiler's semi-joins: ``count``
+    and ``sum`` of nothing are 0, other aggregates of nothing are unknown (false).
+    """
+
+    def __init__(
+        self,
+        *,
+        joined: ibis.Table,
+        columns: Mapping[str, str],
+        as_of: dt.date,
+        rfm: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(customers=joined, tables={}, as_of=as_of)
+        self.columns = columns
+        self.rfm = rfm or {}
+
+    def _compare(self, node: TransactionAggregate | Behaviour, value: float, zero: Any) -> Any:
+        v: Any = self.c[self.columns[node.model_dump_json()]]
+        if zero is not None:
+            v = v.fill_null(zero)
+        return _COMPARE[node.op](v, value).fill_null(False)
+
+    def visit_TransactionAggregate(self, node: TransactionAggregate, where: str) -> ir.BooleanValue:  # noqa: N802
+        zero = 0 if node.agg in ("count", "sum") else None
+        return self._compare(node, node.value, zero)  # type: ignore[no-any-return]
+
+    def visit_Behaviour(self, node: Behaviour, where: str) -> ir.BooleanValue:  # noqa: N802
+        return self._compare(node, node.count, 0)  # type: ignore[no-any-return]
+
+    def visit_RfmBand(self, node: RfmBand, where: str) -> ir.BooleanValue:  # noqa: N802
+        if not self.rfm:
+            raise UnsupportedNodeError("an rfm condition outside its RFM batch", where=where)
+        bands = (("recency", node.recency), ("frequency", node.frequency),
+                 ("monetary", node.monetary))  # fmt: skip
+        parts = [self.c[self.rfm[m]].between(*band) for m, band in bands if band is not None]
+        hit: Any = functools.reduce(operator.and_, parts)
+        return hit.fill_null(False)  # type: ignore[no-any-return]
 
 
 _AGG = {"sum": "sum", "avg": "mean", "max": "max", "min": "min"}
@@ -98,26 +204,35 @@ def _manual(pairs: Pairs, tables: Mapping[str, ibis.Table], as_of: dt.date) -> i
 
 
 def _transactions(pairs: Pairs, tables: Mapping[str, ibis.Table], as_of: dt.date) -> ibis.Table:
-    widest = max(d.measure.last_days for _, d in pairs)
-    t = window_transactions(tables["transactions"], as_of=as_of, last_days=widest)
+    stats: Pairs = [(col, d) for col, d in pairs if isinstance(d, StatisticTag)]
+    nodes = _folded(pairs, TransactionAggregate)
+    windows = [d.measure.last_days for _, d in stats] + [n.last_days for n in nodes.values()]
+    t = window_transactions(tables["transactions"], as_of=as_of, last_days=max(windows))
     end = window_end(as_of)
     aggs: dict[str, ir.Value] = {}
-    for col, d in pairs:
-        m: TxnMeasure = d.measure
+    measures = [(col, d.measure) for col, d in stats]
+    hidden = {key: f"_fold{i}" for i, key in enumerate(nodes)}
+    measures += [(hidden[key], n) for key, n in nodes.items()]
+    for col, m in measures:
         cond = _txn_cond(t, m.where, end - dt.timedelta(days=m.last_days))
         aggs[col] = (
             t.count(where=cond) if m.agg == "count" else getattr(t.amount, _AGG[m.agg])(where=cond)
         )
     per = t.group_by("customer_id").aggregate(**aggs)
-    zero = {col for col, d in pairs if d.measure.agg in ("count", "sum")}
-    return _per_customer(tables["customers"], per, pairs, zero)
+    zero = {col for col, d in stats if d.measure.agg in ("count", "sum")}
+    return _per_customer(tables["customers"], per, pairs, zero, hidden, as_of)
 
 
 def _events(pairs: Pairs, tables: Mapping[str, ibis.Table], as_of: dt.date) -> ibis.Table:
-    widest = max(d.measure.last_days for _, d in pairs)
+    stats: Pairs = [(col, d) for col, d in pairs if isinstance(d, StatisticTag)]
+    nodes = _folded(pairs, Behaviour)
+    steps = [(col, d.measure.step, d.measure.last_days) for col, d in stats]
+    hidden = {key: f"_fold{i}" for i, key in enumerate(nodes)}
+    steps += [(hidden[key], n.step, n.last_days) for key, n in nodes.items()]
+    widest = max(days for _, _, days in steps)
     end = window_end(as_of)
     e = tables["events"]
-    names = sorted({d.measure.step.event for _, d in pairs})
+    names = sorted({step.event for _, step, _ in steps})
     e = e.filter(
         e.ts >= ibis.literal(end - dt.timedelta(days=widest), "timestamp"),
         e.ts < ibis.literal(end, "timestamp"),
@@ -125,11 +240,12 @@ def _events(pairs: Pairs, tables: Mapping[str, ibis.Table], as_of: dt.date) -> i
         e.event.isin(names),
     )
     aggs = {
-        col: e.count(where=_event_cond(e, d.measure.step, end - dt.timedelta(d.measure.last_days)))
-        for col, d in pairs
+        col: e.count(where=_event_cond(e, step, end - dt.timedelta(days)))
+        for col, step, days in steps
     }
     per = e.group_by("customer_id").aggregate(**aggs)
-    return _per_customer(tables["customers"], per, pairs, {col for col, _ in pairs})
+    zero = {col for col, _ in stats}
+    return _per_customer(tables["customers"], per, pairs, zero, hidden, as_of)
 
 
 def _aum(pairs: Pairs, tables: Mapping[str, ibis.Table], as_of: dt.date) -> ibis.Table:
@@ -146,13 +262,33 @@ def _aum(pairs: Pairs, tables: Mapping[str, ibis.Table], as_of: dt.date) -> ibis
 
 
 def _rfm(pairs: Pairs, tables: Mapping[str, ibis.Table], as_of: dt.date) -> ibis.Table:
-    m: RfmMeasure = pairs[0][1].measure
+    first = pairs[0][1]
+    m: Any = (
+        first.measure
+        if isinstance(first, StatisticTag)
+        else next(iter(_folded(pairs, RfmBand).values()))
+    )
     s = rfm_scores(tables["transactions"], as_of=as_of, last_days=m.last_days, where=m.where)
+    stats: Pairs = [(col, d) for col, d in pairs if isinstance(d, StatisticTag)]
     out = {
         col: s.segment if d.measure.output == "segment" else s[d.measure.output[0]].cast("float64")
+        for col, d in stats
+    }
+    if len(stats) == len(pairs):  # only the scored customers have values
+        return _banded(s.select("customer_id", **out), pairs)
+    # Folded rule tags: every customer, yes/no from the scores (none without a score).
+    scores = s.select("customer_id", _r=s.r, _f=s.f, _m=s.m, **out)
+    c = tables["customers"]
+    j = c.left_join(scores, c.customer_id == scores.customer_id)
+    comp = FoldCompiler(joined=j, columns={}, as_of=as_of,
+                        rfm={"recency": "_r", "frequency": "_f", "monetary": "_m"})  # fmt: skip
+    cols = {
+        col: j[col]
+        if isinstance(d, StatisticTag)
+        else comp.compile(d.condition, f"{d.name}.condition")
         for col, d in pairs
     }
-    return _banded(s.select("customer_id", **out), pairs)
+    return _banded(j.select(customer_id=c.customer_id, **cols), pairs)
 
 
 def _model(pairs: Pairs, tables: Mapping[str, ibis.Table], as_of: dt.date) -> ibis.Table:
@@ -182,14 +318,29 @@ _BUILDERS: dict[str, Builder] = {
 
 # -- helpers ---------------------------------------------------------------------------------
 def _per_customer(
-    customers: ibis.Table, per: ibis.Table, pairs: Pairs, zero: set[str]
+    customers: ibis.Table,
+    per: ibis.Table,
+    pairs: Pairs,
+    zero: set[str],
+    hidden: Mapping[str, str] | None = None,
+    as_of: dt.date | None = None,
 ) -> ibis.Table:
-    """Every customer with the aggregate (``zero`` columns: 0 for customers without rows)."""
-    c = customers.select("customer_id")
+    """Every customer with the aggregate (``zero`` columns: 0 for customers without rows).
+
+    Rule tags among ``pairs`` are folded: compiled over the join, reading the ``hidden``
+    aggregate columns (node JSON → column).
+    """
+    rules = any(isinstance(d, RuleTag) for _, d in pairs)
+    c = customers if rules else customers.select("customer_id")
     j = c.left_join(per, c.customer_id == per.customer_id)
-    cols = {
-        col: (j[col].fill_null(0) if col in zero else j[col]).cast("float64") for col, _ in pairs
-    }
+    comp = FoldCompiler(joined=j, columns=hidden or {}, as_of=as_of) if rules and as_of else None
+    cols: dict[str, Any] = {}
+    for col, d in pairs:
+        if isinstance(d, RuleTag):
+            assert comp is not None
+            cols[col] = comp.compile(d.condition, f"{d.name}.condition")
+        else:
+            cols[col] = (j[col].fill_null(0) if col in zero else j[col]).cast("float64")
     return _banded(j.select(customer_id=c.customer_id, **cols), pairs)
 
 
@@ -254,5 +405,5 @@ def _months_back(month_end: dt.date, months: int) -> dt.date:
     return dt.date(index // 12, index % 12 + 1, 1)
 
 
-__all__ = ["MANUAL_IDS", "AumMeasure", "Batch", "EventMeasure", "ManualTag", "ModelTag",
-           "RuleTag", "band_label", "plan"]  # fmt: skip
+__all__ = ["MANUAL_IDS", "AumMeasure", "Batch", "EventMeasure", "FoldCompiler", "ManualTag",
+           "ModelTag", "RuleTag", "band_label", "fold_source", "plan"]  # fmt: skip
