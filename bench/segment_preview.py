@@ -6,8 +6,10 @@ the same warehouse, and checks both give the same count. Warm: one warm-up run o
 then the median of ``--repeat`` runs. Prints one JSON object.
 
 Two sources: ``--warehouse FILE`` (a generated bank, e.g. 10,000,000 customers from
-``opsloop generate``; the tag is computed set-wise into its ``tag_values`` once), or an
-in-memory synthetic table set of ``--customers`` (at most 1,000,000).
+``opsloop generate``, attached read-only — nothing is written to it: ``customers`` and
+``events`` are views of it in a scratch DuckDB file, which holds the tag computed
+set-wise into its ``tag_values``), or an in-memory synthetic table set of
+``--customers`` (at most 1,000,000).
 
     .venv/bin/python -m bench segment_preview --warehouse /tmp/bench-10m/warehouse.duckdb
     .venv/bin/python -m bench segment_preview --customers 1000000
@@ -19,8 +21,10 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -179,7 +183,12 @@ def main(argv: list[str]) -> dict[str, Any]:
     if args.warehouse:
         from opsloop.insight.segments.service import data_as_of
 
-        wh = Warehouse.open(args.warehouse)
+        scratch = Path(tempfile.mkdtemp(prefix="opsloop-bench-preview-"))
+        wh = Warehouse.open(str(scratch / "scratch.duckdb"))
+        con = wh.con.con  # type: ignore[attr-defined]
+        con.execute(f"attach '{args.warehouse}' as src (read_only)")
+        for name in ("customers", "events", "transactions"):
+            con.execute(f"create view {name} as select * from src.main.{name}")
         as_of = data_as_of(wh=wh)
     else:
         if args.customers > 1_000_000:
@@ -220,7 +229,20 @@ def main(argv: list[str]) -> dict[str, Any]:
     ours_s, ours_n = timed(ours, args.repeat)
     hand_s, hand_n = timed(hand, args.repeat)
     preview_s, preview_n = timed(full_preview, args.preview_repeat or args.repeat)
+    parts = {}
+    for i, child in enumerate(DOC["root"]["children"]):  # type: ignore[index]
+        alone = validate_segment({"name": f"part{i}", "root": child})
+
+        def part(alone: Any = alone) -> int:
+            expr = compile_segment(alone, wh_tables=wh_tables, as_of=as_of).count()
+            return int(wh.execute(expr.as_table()).column(0)[0].as_py())
+
+        parts[child["kind"] + (f":{child['field']}" if "field" in child else "")] = round(
+            timed(part, args.repeat)[0], 4
+        )
     wh.close()
+    if args.warehouse:
+        shutil.rmtree(scratch, ignore_errors=True)
     return {
         "benchmark": "insight.segment_preview",
         "source": args.warehouse or "in-memory synthetic",
@@ -236,6 +258,7 @@ def main(argv: list[str]) -> dict[str, Any]:
         "hand_sql_count_s": round(hand_s, 4),
         "ratio_segment_vs_hand": round(ours_s / hand_s, 3),
         "full_preview_s": round(preview_s, 4),
+        "each_condition_alone_s": parts,
         "count": ours_n,
         "same_count": ours_n == hand_n == preview_n,
         "repeat": args.repeat,
