@@ -9,9 +9,12 @@ the backend is one principal sending 1,000 req/s.
 The load generator is another process: open loop, request ``k`` due at
 ``t0 + k / rate`` on one of ``--connections`` keep-alive sockets, latency measured from
 when it was *due* (a stalled server is not hidden by the client waiting: no
-coordinated omission). Baseline in the same run, same server and rate: ``GET
-/api/v1/health`` (no auth, no lookup) — the floor set by uvicorn and FastAPI.
-Also the in-process cost of one ``SlotIndex.best`` lookup.
+coordinated omission). Baselines in the same run and at the same rate: the same route
+through FastAPI — a second server built the same way with the slot fast path
+(``opsloop.reach.asgi.SlotFastPath``) taken out, so every call is routed, its
+dependencies resolved on worker threads — and ``GET /api/v1/health`` on the fast
+server (no auth, no lookup: the floor set by uvicorn and FastAPI). Also the in-process
+cost of one ``SlotIndex.best`` lookup.
 
     .venv/bin/python bench/slots.py [--rate 1000] [--seconds 10]
 """
@@ -39,7 +42,10 @@ SMALL = ["--seconds", "2", "--rate", "200", "--contents", "20"]
 SERVER = """
 import sys, uvicorn
 from opsloop.api.app import create_app
+from opsloop.reach.asgi import SlotFastPath
 app = create_app()
+if sys.argv[2] == "route":  # the baseline: every slot call through FastAPI's routing
+    app.user_middleware = [m for m in app.user_middleware if m.cls is not SlotFastPath]
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
             access_log=False, http="httptools", loop="uvloop")
 """
@@ -204,37 +210,47 @@ def main(argv: list[str] | None = None) -> None:
         token = setup(home, args.contents, args.customers)
         os.environ["OPSLOOP_RATE_PER_MINUTE"] = str(args.rate * 60 * 10)
         os.environ["OPSLOOP_RATE_BURST"] = str(int(args.rate * 10))
-        port = _port()
-        proc = subprocess.Popen([sys.executable, "-c", SERVER, str(port)])
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=1):
-                        break
-                except OSError:
-                    time.sleep(0.1)
-            out: dict[str, Any] = {"bench": "slots", "rate": args.rate, "cores": os.cpu_count()}
-            ctx = mp.get_context("spawn")
-            for name, prefix in (
-                ("warmup", "/api/v1/slots/home?customer_id="),
-                ("slots", "/api/v1/slots/home?customer_id="),
-                ("baseline_health", "/api/v1/health?x="),
-            ):
-                seconds = 2.0 if name == "warmup" else args.seconds
-                job = Job(port, prefix, token, args.rate, seconds, args.connections, args.customers)
-                c0 = _cpu(proc.pid)
-                with ctx.Pool(1) as pool:
-                    r = pool.apply(run_job, (job,))
-                if name != "warmup":
-                    out[name] = _summ(r, _cpu(proc.pid) - c0)
-            out["index_lookup_us"] = index_lookup_us(home, args.customers)
-            out["p99_vs_health"] = round(
-                out["slots"]["p99_ms"] / out["baseline_health"]["p99_ms"], 2
+        out: dict[str, Any] = {"bench": "slots", "rate": args.rate, "cores": os.cpu_count()}
+        ctx = mp.get_context("spawn")
+        slots = "/api/v1/slots/home?customer_id="
+        for server, runs in (
+            (
+                "fast",
+                (("warmup", slots), ("slots", slots), ("baseline_health", "/api/v1/health?x=")),
+            ),
+            ("route", (("warmup", slots), ("baseline_route", slots))),
+        ):
+            port = _port()
+            proc = subprocess.Popen([sys.executable, "-c", SERVER, str(port), server])
+            try:
+                deadline = time.monotonic() + 300
+                while time.monotonic() < deadline:
+                    try:
+                        with socket.create_connection(("127.0.0.1", port), timeout=1):
+                            break
+                    except OSError:
+                        time.sleep(0.1)
+                for name, prefix in runs:
+                    seconds = 2.0 if name == "warmup" else args.seconds
+                    job = Job(
+                        port, prefix, token, args.rate, seconds, args.connections, args.customers
+                    )
+                    c0 = _cpu(proc.pid)
+                    with ctx.Pool(1) as pool:
+                        r = pool.apply(run_job, (job,))
+                    if name != "warmup":
+                        out[name] = _summ(r, _cpu(proc.pid) - c0)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=10)
+        out["index_lookup_us"] = index_lookup_us(home, args.customers)
+        for base in ("baseline_route", "baseline_health"):
+            out[f"p99_{base}_over_slots"] = round(
+                out[base]["p99_ms"] / max(out["slots"]["p99_ms"], 1e-9), 2
             )
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            out[f"cpu_{base}_over_slots"] = round(
+                out[base]["server_cpu_ms_per_req"] / out["slots"]["server_cpu_ms_per_req"], 2
+            )
     print(json.dumps(out))
 
 
