@@ -27,6 +27,10 @@ const Funnel = lazy(() => import("./pages/Funnel"));
 const Experiments = lazy(() => import("./pages/Experiments"));
 const Activities = lazy(() => import("./pages/Activities"));
 const Reach = lazy(() => import("./pages/Reach"));
+const Tags = lazy(() => import("./pages/Tags"));
+const Lifecycle = lazy(() => import("./pages/Lifecycle"));
+const Analysis = lazy(() => import("./pages/Analysis"));
+const Roi = lazy(() => import("./pages/Roi"));
 
 export function App() {
   const { lang } = useI18n();
@@ -62,6 +66,8 @@ function Shell({ me, onSignedOut }: { me: Me; onSignedOut: () => void }) {
       children: [
         { key: "/customers", label: t("客户查询") },
         { key: "/segments", label: t("客群圈选") },
+        { key: "/tags", label: t("标签目录") },
+        { key: "/lifecycle", label: t("客户流转") },
       ],
     },
     {
@@ -77,8 +83,13 @@ function Shell({ me, onSignedOut }: { me: Me; onSignedOut: () => void }) {
       icon: <LineChartOutlined />,
       label: t("运营监控"),
       children: [
+        { key: "/monitor/events", label: t("事件分析") },
         { key: "/monitor/funnel", label: t("漏斗分析") },
+        { key: "/monitor/retention", label: t("留存分析") },
+        { key: "/monitor/path", label: t("路径分析") },
+        { key: "/monitor/attribution", label: t("归因分析") },
         { key: "/monitor/experiments", label: t("实验结果") },
+        { key: "/monitor/roi", label: t("活动ROI") },
       ],
     },
   ];
@@ -136,6 +147,13 @@ function Shell({ me, onSignedOut }: { me: Me; onSignedOut: () => void }) {
               <Route path="/customers/:id" element={<CustomerProfile />} />
               <Route path="/segments" element={<Segments />} />
               <Route path="/journeys" element={<Journeys />} />
+              <Route path="/tags" element={<Tags />} />
+              <Route path="/lifecycle" element={<Lifecycle />} />
+              <Route path="/monitor/events" element={<Analysis key="event" kind="event" />} />
+              <Route path="/monitor/retention" element={<Analysis key="retention" kind="retention" />} />
+              <Route path="/monitor/path" element={<Analysis key="path" kind="path" />} />
+              <Route path="/monitor/attribution" element={<Analysis key="attribution" kind="attribution" />} />
+              <Route path="/monitor/roi" element={<Roi />} />
               <Route path="/monitor/funnel" element={<Funnel />} />
               <Route path="/monitor/experiments" element={<Experiments />} />
               <Route path="/activities" element={<Activities />} />

@@ -55,3 +55,14 @@ describe("early prefetch", () => {
     expect(window.__opsloopPrefetch["/api/v1/d"]).toBeUndefined();
   });
 });
+
+describe("isMissing", () => {
+  it("is the router's bare 404 or a 405, never a 404 the API explains", async () => {
+    const { isMissing } = await import("./api");
+    expect(isMissing(new ApiError(404, "Not Found"))).toBe(true);
+    expect(isMissing(new ApiError(405, "Method Not Allowed"))).toBe(true);
+    expect(isMissing(new ApiError(404, "unknown table 'x'", "table"))).toBe(false);
+    expect(isMissing(new ApiError(404, "no customer 7"))).toBe(false);
+    expect(isMissing(new Error("Not Found"))).toBe(false);
+  });
+});

@@ -64,8 +64,13 @@ async function parse<T>(resp: Response): Promise<T> {
 export const get = <T,>(path: string) => api<T>("GET", path);
 export const post = <T,>(path: string, body?: unknown) => api<T>("POST", path, body ?? {});
 
-/** A missing endpoint (another center not landed yet) is a state to show, not a crash. */
-export const isMissing = (e: unknown) => e instanceof ApiError && (e.status === 404 || e.status === 405);
+/**
+ * A missing endpoint (another center not landed yet) is a state to show, not a crash.
+ * Only the router's own bare "Not Found" counts: a 404 the API explains (no such table,
+ * no such customer) is an error to show as it is.
+ */
+export const isMissing = (e: unknown) =>
+  e instanceof ApiError && (e.status === 405 || (e.status === 404 && e.message === "Not Found" && e.where === null));
 
 export interface Me {
   id: string;

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import httpx
 import pytest
 
@@ -65,6 +66,9 @@ def bank(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bank]:
         "OPSLOOP_LOG_LEVEL": "WARNING",
     }
     _cli(env, "generate", "--customers", "2000", "--months", "3", "--workers", "1")
+    for task in ("churn", "propensity"):  # the churn / high-potential lists read the scores
+        _cli(env, "model", "train", task)
+    _exposure_table(home / "warehouse.duckdb")
     _cli(env, "user", "create", "ops", "--role", "admin", "--password-stdin", stdin=PASSWORD)
     port = _free_port()
     log = (home / "serve.log").open("wb")
@@ -96,6 +100,35 @@ def bank(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bank]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def _exposure_table(path: Path) -> None:
+    """A campaign exposure table (one row per customer) for the ROI page, made from the
+    bank's own experiment: its arm, whether it converted, its March fund purchases (revenue) and its
+    AUM change over March — the columns `POST /api/v1/campaigns/evaluation` reads."""
+    con = duckdb.connect(str(path))
+    try:
+        con.execute(
+            """
+            create table fund_reach_exposure as
+            select a.customer_id, a.arm,
+                   coalesce(max(o.value) filter (where o.metric = 'conversion'), 0)::int
+                       as converted,
+                   coalesce((select sum(t.amount) from transactions t
+                             where t.customer_id = a.customer_id and t.ts >= '2025-03-01'
+                               and t.kind = 'fund_buy'), 0)::double as revenue,
+                   coalesce((select m.aum from aum_monthly m where m.customer_id = a.customer_id
+                             and m.month = '2025-03-31'), 0)
+                   - coalesce((select m.aum from aum_monthly m where m.customer_id = a.customer_id
+                               and m.month = '2025-02-28'), 0) as aum_change
+            from experiment_assignments a
+            left join experiment_outcomes o using (experiment_id, customer_id)
+            where a.experiment_id = 'EXP-FUND-REACH'
+            group by a.customer_id, a.arm
+            """
+        )
+    finally:
+        con.close()
 
 
 @contextmanager

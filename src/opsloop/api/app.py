@@ -22,6 +22,7 @@ from opsloop.api.routers import (
     audit,
     auth,
     collect,
+    console_data,
     customers,
     dashboard,
     health,
@@ -134,6 +135,7 @@ def create_app(
         activity,
         strategy,
         reach,
+        console_data,
     ):
         app.include_router(router.router, prefix="/api/v1")
     # Tracking SDKs call the server root (/v1/track, /v1/batch, /sa) with write keys.
