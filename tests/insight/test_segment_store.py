@@ -246,3 +246,17 @@ def test_segments_of_a_customer_respects_visibility(
         g["segment_id"] != "prof"
         for g in mat.segments_of(store, wh, principal=B02, customer_id=cid, dataset=None)
     )
+
+
+def test_refresh_due_finds_a_firing_far_in_the_past(store: Store, wh: Warehouse) -> None:
+    """A yearly schedule (1 January 03:00 local) that fired eleven months ago, never run:
+    due now, once; many such segments cost one step per day each, not per minute."""
+    for i in range(40):
+        segstore.create(store, principal=HEAD, doc=_doc(f"yearly{i}"), refresh_cron="0 3 1 1 *")
+    now = dt.datetime(2025, 11, 30, 12, 0, tzinfo=dt.UTC)
+    first = {r["segment_id"] for r in mat.refresh_due(store, wh, now=now)}
+    assert {f"yearly{i}" for i in range(40)} <= first
+    again = {r["segment_id"] for r in mat.refresh_due(store, wh, now=now + dt.timedelta(days=30))}
+    assert not any(s.startswith("yearly") for s in again)
+    new_year = dt.datetime(2025, 12, 31, 19, 0, tzinfo=dt.UTC)  # 2026-01-01 03:00 local
+    assert "yearly7" in {r["segment_id"] for r in mat.refresh_due(store, wh, now=new_year)}

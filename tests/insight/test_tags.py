@@ -299,3 +299,12 @@ def test_catalogue_errors_name_the_field(env: tuple[Store, Warehouse, Any]) -> N
         import_ids(store=store, name="outflow_30d", ids=[1], principal=LOCAL_OPERATOR)
     with pytest.raises(NotFoundError):
         run_tags(store=store, wh=env[1], names=["nope"], as_of=AS_OF, principal=LOCAL_OPERATOR)
+
+
+def test_monthly_schedule_fired_weeks_ago_is_due(bank: dict[str, pa.Table], tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    monthly = {**BASE, **DOCS[1], "schedule": "0 1 1 * *"}  # 01:00 local on the 1st
+    create_tag(store=store, doc=monthly, principal=LOCAL_OPERATOR)
+    at = dt.datetime(2025, 6, 28, 12, 0, tzinfo=dt.UTC)  # fired 27 days ago, never run
+    assert due_tags(store=store, now=at) == ["outflow_30d"]
+    store.close()

@@ -213,9 +213,11 @@ def refresh_due(
 
     The scheduler (or ``opsloop segment refresh --due``) calls this; a segment is
     refreshed as a system principal scoped to the segment's own subtree, at most once
-    per firing however often this runs.
+    per firing however often this runs. The latest firing is computed directly
+    (:func:`opsloop.insight.schedule.latest_fire`), so a monthly or yearly schedule whose
+    firing is long past still counts, and many segments stay cheap.
     """
-    from opsloop.strategy.cron import last_fire
+    from opsloop.insight.schedule import latest_fire
 
     with store.session() as s:
         last = (
@@ -236,7 +238,7 @@ def refresh_due(
     done = []
     for segment_id, org_path, cron, at in candidates:
         assert cron is not None
-        fired = last_fire(cron, now, zone)
+        fired = latest_fire(cron, now, zone)  # day by day, however long ago
         if fired is None or (at is not None and as_utc(at) >= fired):
             continue
         system = Principal(

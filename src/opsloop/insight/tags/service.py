@@ -22,13 +22,13 @@ from opsloop.access import audit
 from opsloop.access.principal import Principal
 from opsloop.access.scope import scoped_customers
 from opsloop.errors import ConflictError, InvalidInputError, NotFoundError
+from opsloop.insight.schedule import latest_fire
 from opsloop.insight.tags.compute import MANUAL_IDS, plan
 from opsloop.insight.tags.definition import ManualTag, TagDef, dump_tag, validate_tag
 from opsloop.insight.tags.tables import TagManualIdRow, TagRow, TagRunRow
 from opsloop.insight.tags.values import TagValue, tags_as_of
 from opsloop.insight.tags.write import day_stats, write_day
 from opsloop.store import Store
-from opsloop.strategy.cron import last_fire
 from opsloop.warehouse import Warehouse
 
 BANK_ZONE = ZoneInfo("Asia/Shanghai")
@@ -185,7 +185,7 @@ def run_tags(
 
 
 def due_tags(*, store: Store, now: dt.datetime, zone: ZoneInfo = BANK_ZONE) -> list[str]:
-    """Tags whose cron ``schedule`` fired (within a week) after their last run finished."""
+    """Tags whose cron ``schedule`` fired (however long ago) after their last run finished."""
     with store.session() as s:
         rows = list(s.scalars(select(TagRow).where(TagRow.schedule.is_not(None))))
         finished = dict(
@@ -195,7 +195,7 @@ def due_tags(*, store: Store, now: dt.datetime, zone: ZoneInfo = BANK_ZONE) -> l
         )
     due = []
     for row in rows:
-        fired = last_fire(row.schedule or "", now, zone)
+        fired = latest_fire(row.schedule or "", now, zone)
         last = finished.get(row.name)
         if last is not None and last.tzinfo is None:  # SQLite returns naive UTC
             last = last.replace(tzinfo=dt.UTC)
