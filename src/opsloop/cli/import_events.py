@@ -19,7 +19,8 @@ import typer
 
 from opsloop.collect import importer, sources
 from opsloop.collect.flush import CONSUMER, flush_records
-from opsloop.collect.log import EventLog, EventStream, LogLockedError
+from opsloop.collect.log import EventLog, LogLockedError
+from opsloop.collect.stream import open_stream
 from opsloop.errors import OpsloopError
 from opsloop.settings import get_settings
 from opsloop.store import Store
@@ -49,18 +50,10 @@ def events(
         if info is None:
             info, _key = sources.create_source(store, name=source)
         records = importer.prepare(file, source_id=info.source_id, fmt=fmt)
-        stream: EventStream
-        if settings.redis_url:
-            from opsloop.collect.redis_stream import RedisStream
-
-            stream = RedisStream(settings.redis_url)
-        else:
-            try:
-                stream = EventLog(settings.home / "events")
-            except LogLockedError as exc:
-                raise OpsloopError(
-                    f"{exc}; imports write the same log", where="OPSLOOP_HOME"
-                ) from exc
+        try:
+            stream = open_stream(settings.home, settings.redis_url)
+        except LogLockedError as exc:
+            raise OpsloopError(f"{exc}; imports write the same log", where="OPSLOOP_HOME") from exc
         stored = duplicates = inserted = 0
         try:
             for i in range(0, len(records), CHUNK):

@@ -20,9 +20,10 @@ import orjson
 from opsloop.access.principal import Principal
 from opsloop.collect import sensors
 from opsloop.collect.consent import ConsentRegistry
-from opsloop.collect.log import AppendResult, EventLog, EventStream
+from opsloop.collect.log import AppendResult, EventStream
 from opsloop.collect.segment import BadEventError, Limits, decode_body, parse_request
 from opsloop.collect.sources import KeyResolver, SourceInfo
+from opsloop.collect.stream import open_stream, release
 from opsloop.errors import OpsloopError
 from opsloop.runtime.metrics import EVENTS_INGESTED
 from opsloop.store import Store
@@ -63,33 +64,6 @@ class Stats:
             }
 
 
-_shared: dict[Path, tuple[EventLog, int]] = {}
-_shared_lock = threading.Lock()
-
-
-def _open_log(directory: Path) -> EventLog:
-    """The process's one open log of ``directory``: apps in one process share it, while
-    the log's file lock refuses a writer in another *process*."""
-    key = directory.resolve()
-    with _shared_lock:
-        log, users = _shared.get(key, (None, 0))
-        if log is None:
-            log = EventLog(directory)
-        _shared[key] = (log, users + 1)
-        return log
-
-
-def _release_log(log: EventLog) -> None:
-    key = log.directory.resolve()
-    with _shared_lock:
-        _, users = _shared.get(key, (log, 1))
-        if users <= 1:
-            _shared.pop(key, None)
-            log.close()
-        else:
-            _shared[key] = (log, users - 1)
-
-
 class Collector:
     """One per server process: the log, the key resolver, limits and counters."""
 
@@ -117,17 +91,10 @@ class Collector:
     ) -> Collector:
         """The embedded log in ``home/events`` (one process), or the Redis stream when
         ``redis_url`` is set (any number of processes)."""
-        if redis_url:
-            from opsloop.collect.redis_stream import RedisStream
-
-            return cls(RedisStream(redis_url), KeyResolver(store), limits)
-        return cls(_open_log(home / "events"), KeyResolver(store), limits)
+        return cls(open_stream(home, redis_url, shared=True), KeyResolver(store), limits)
 
     def close(self) -> None:
-        if isinstance(self.log, EventLog):
-            _release_log(self.log)
-        else:
-            self.log.close()
+        release(self.log)
 
     # -- Segment ----------------------------------------------------------------------------
     def prepare_segment(
