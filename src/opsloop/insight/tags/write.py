@@ -115,8 +115,8 @@ def day_stats(
     v = day.value_num
     per = day.group_by("tag").aggregate(
         n=day.count(),
-        trues=day.value_bool.cast("int64").sum(),
-        falses=(~day.value_bool).cast("int64").sum(),
+        trues=day.count(where=day.value_bool),  # PostgreSQL cannot cast boolean to bigint
+        falses=day.count(where=~day.value_bool),
         min=v.min(), p25=v.quantile(0.25), median=v.quantile(0.5), p75=v.quantile(0.75),
         max=v.max(), mean=v.mean(),
     )  # fmt: skip
