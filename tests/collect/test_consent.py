@@ -162,7 +162,13 @@ def test_erasure_removes_events_links_and_blocks_redelivery(ingest: Ingest) -> N
     assert wh.sql("select count(*) as n from events").to_pylist()[0]["n"] == 4
     r = ingest.client.post("/api/v1/collect/erasure", json={"customer_id": "4004"}, headers=STAFF)
     assert r.status_code == 200, r.text
-    assert r.json() == {"customer_id": "4004", "mode": "delete", "events": 3, "identity_links": 1}
+    assert r.json() == {
+        "customer_id": "4004",
+        "mode": "delete",
+        "events": 3,
+        "identity_links": 1,
+        "stream_records": 3,
+    }
     rows = wh.sql("select message_id from events").to_pylist()
     assert rows == [{"message_id": "keep"}]
     store = ingest.app.state.store

@@ -17,6 +17,9 @@ from opsloop.access.principal import LOCAL_OPERATOR
 from opsloop.cli.output import Format, console, print_arrow
 from opsloop.cli.server_link import find_server
 from opsloop.collect import consent, sources
+from opsloop.collect.log import LogLockedError
+from opsloop.collect.stream import open_stream
+from opsloop.errors import OpsloopError
 from opsloop.settings import get_settings
 from opsloop.store import Store
 from opsloop.warehouse import Warehouse
@@ -102,19 +105,33 @@ def _privacy(path: str, body: dict[str, object]) -> dict[str, object]:
             change = consent.ConsentChange(user, bool(body["tracking"]), "cli")
             changed = consent.set_consent(store, change, actor=LOCAL_OPERATOR)
             return {"customer_id": user, "tracking": body["tracking"], "changed": changed}
+        try:  # the raw event stream too (without a server, nobody else writes the log)
+            stream = open_stream(settings.home, settings.redis_url)
+        except LogLockedError as exc:
+            raise OpsloopError(
+                f"{exc}; erase through the running server (it writes the log)",
+                where="OPSLOOP_HOME",
+            ) from None
         wh = Warehouse.open(settings.warehouse)
         try:
             mode = body.get("mode")
             r = consent.erase(
-                store, wh, user, actor=LOCAL_OPERATOR, mode=str(mode) if mode else None
+                store,
+                wh,
+                user,
+                actor=LOCAL_OPERATOR,
+                mode=str(mode) if mode else None,
+                stream=stream,
             )
         finally:
             wh.close()
+            stream.close()
         return {
             "customer_id": r.user_id,
             "mode": r.mode,
             "events": r.events,
             "identity_links": r.identity_links,
+            "stream_records": r.stream_records,
         }
     finally:
         store.close()

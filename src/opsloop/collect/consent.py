@@ -17,24 +17,31 @@ the customer's events in the warehouse are deleted, or with
 ``OPSLOOP_COLLECT_ERASURE_MODE=anonymise`` kept without customer, anonymous id and
 properties; their identity links are deleted; consent is set withdrawn (so nothing
 new comes in); the flusher skips their records if the log ever redelivers them. The
-raw log is append-only: its records age out with its segments (see docs). Both actions
-are audited. Decisions here are pure; the store and warehouse edges are marked.
+raw event stream is erased too: in the embedded log each of their records becomes a
+tombstone (delete) or its anonymised form (anonymise), segment files rewritten
+atomically; in Redis their stream entries are ``XDEL``ed (both modes). Their anonymous
+ids are those linked in the store plus any their own messages in the stream carry
+(links not yet flushed). Both actions are audited. Decisions here are pure; the
+store, warehouse and stream edges are marked.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import orjson
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import delete, select
 
 from opsloop.access import audit
 from opsloop.access.principal import Principal
+from opsloop.collect import identity
+from opsloop.collect.log import TOMBSTONE, EventStream
 from opsloop.collect.models import CollectConsent, IdentityLink
 from opsloop.store import Store
 from opsloop.warehouse import Warehouse
@@ -221,6 +228,75 @@ class ErasureResult:
     events: int
     identity_links: int
     anonymous_ids: tuple[str, ...]
+    stream_records: int = 0
+
+
+def belongs_to(message: Mapping[str, Any], user_id: str, anons: frozenset[str]) -> bool:
+    """Whether a stored message is the person's by the identity rules: its ``userId``
+    is theirs, or it has none and its anonymous id is linked to them."""
+    user, anon = who(message)
+    if user is not None:
+        return user == user_id
+    return anon is not None and anon in anons
+
+
+def stream_eraser(
+    user_id: str, anons: frozenset[str], mode: str
+) -> Callable[[str, bytes], bytes | None]:
+    """The replacement of a raw stream record for erasure (pure): None keeps it,
+    :data:`TOMBSTONE` deletes it, an anonymised payload in ``anonymise`` mode."""
+
+    def replace(_mid: str, payload: bytes) -> bytes | None:
+        try:
+            m = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(m, dict) or not belongs_to(m, user_id, anons):
+            return None
+        return orjson.dumps(anonymise(m)) if mode == "anonymise" else TOMBSTONE
+
+    return replace
+
+
+def _scan(stream: EventStream, needles: list[bytes], see: Callable[[dict[str, Any]], None]) -> None:
+    """Show every JSON message of the stream containing a needle to ``see``, in order."""
+
+    def visit(_mid: str, payload: bytes) -> None:
+        try:
+            m = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return None
+        if isinstance(m, dict):
+            see(m)
+        return None
+
+    stream.rewrite(visit, needles=needles)  # visit returns None: nothing is rewritten
+
+
+def _stream_anons(stream: EventStream, store: Store, user_id: str) -> set[str]:
+    """Anonymous ids linked to the person by messages still only in the raw stream
+    (not flushed yet): ids their messages carry whose first link — in the store, else
+    in stream order — is to them (first link wins, as in :mod:`identity`)."""
+    carried: set[str] = set()
+
+    def theirs(m: dict[str, Any]) -> None:
+        if who(m)[0] == user_id:
+            carried.update(a.anonymous_id for a in identity.links_in([m]))
+
+    _scan(stream, [user_id.encode()], theirs)
+    if not carried:
+        return set()
+    known = identity.load_links(store, carried)
+    first: dict[str, str] = {}
+
+    def link(m: dict[str, Any]) -> None:
+        for a in identity.links_in([m]):
+            if a.anonymous_id in carried:
+                first.setdefault(a.anonymous_id, a.user_id)
+
+    if carried - set(known):
+        _scan(stream, [a.encode() for a in sorted(carried - set(known))], link)
+    return {a for a in carried if known.get(a, first.get(a)) == user_id}
 
 
 def erase(
@@ -231,19 +307,25 @@ def erase(
     actor: Principal,
     mode: str | None = None,
     ip: str | None = None,
+    stream: EventStream | None = None,
 ) -> ErasureResult:
-    """Erase one customer's collected data (see the module docstring); audited."""
+    """Erase one customer's collected data (see the module docstring); audited.
+
+    ``stream``: the raw event stream (embedded log or Redis) to erase them from too."""
     mode = mode or ConsentSettings().erasure_mode
     with store.session() as s:
-        anons = tuple(
-            sorted(
-                s.scalars(select(IdentityLink.anonymous_id).where(IdentityLink.user_id == user_id))
-            )
+        linked = set(
+            s.scalars(select(IdentityLink.anonymous_id).where(IdentityLink.user_id == user_id))
         )
+    links = len(linked)
+    anons = tuple(sorted(linked | (_stream_anons(stream, store, user_id) if stream else set())))
     events = _erase_events(warehouse, user_id, anons, mode)
+    raw = 0
+    if stream is not None:
+        needles = [x.encode() for x in (user_id, *anons)]
+        raw = stream.rewrite(stream_eraser(user_id, frozenset(anons), mode), needles=needles)
     now = datetime.now(UTC)
     with store.session() as s:
-        links = len(anons)
         s.execute(delete(IdentityLink).where(IdentityLink.user_id == user_id))
         row = s.get(CollectConsent, user_id)
         if row is None:
@@ -260,14 +342,19 @@ def erase(
             target_type="customer",
             target_id=user_id,
             ip=ip,
-            after={"mode": mode, "events": events, "identity_links": links},
+            after={
+                "mode": mode,
+                "events": events,
+                "identity_links": links,
+                "stream_records": raw,
+            },
         )
     # The erased customer's anonymous ids stay blocked: keep them as consent rows too.
     with store.session() as s:
         for anon in anons:
             if s.get(CollectConsent, anon) is None:
                 s.add(CollectConsent(user_id=anon, tracking=False, updated_at=now, via="erasure"))
-    return ErasureResult(user_id, mode, events, links, anons)
+    return ErasureResult(user_id, mode, events, links, anons, raw)
 
 
 def _lit(value: str) -> str:
@@ -282,13 +369,17 @@ def _erase_events(wh: Warehouse, user_id: str, anons: Iterable[str], mode: str) 
     conds = []
     if user_id.isascii() and user_id.isdigit() and len(user_id) <= 18:
         conds.append(f"customer_id = {int(user_id)}")
-    anon_list = [a for a in anons]
-    if anon_list:
-        conds.append(f"anonymous_id in ({', '.join(_lit(a) for a in anon_list)})")
     if wh.dialect == "duckdb":
-        conds.append(f"json_extract_string(properties, '$.\"$user_id\"') = {_lit(user_id)}")
+        named = "json_extract_string(properties, '$.\"$user_id\"')"
     else:
-        conds.append(f"(properties::jsonb ->> '$user_id') = {_lit(user_id)}")
+        named = "(properties::jsonb ->> '$user_id')"
+    conds.append(f"{named} = {_lit(user_id)}")
+    anon_list = [a for a in anons]
+    if anon_list:  # their devices' events that nobody else (logged in) claims
+        conds.append(
+            f"(anonymous_id in ({', '.join(_lit(a) for a in anon_list)}) "
+            f"and customer_id is null and {named} is null)"
+        )
     where = " or ".join(conds)
     if mode == "anonymise":
         stmt = (

@@ -891,6 +891,9 @@ class EventStream(Protocol):
     def subscribe(
         self, name: str, handler: Callable[[list[Record]], None], *, batch: int = 1000
     ) -> Subscription: ...
+    def rewrite(
+        self, replace: Callable[[str, bytes], bytes | None], *, needles: Sequence[bytes] = ()
+    ) -> int: ...
     def close(self) -> None: ...
 
 

@@ -126,6 +126,40 @@ class RedisStream:
         """Deliver records to ``handler`` in a thread, at least once (acked after it)."""
         return Subscription(self.consumer(name, batch=batch), handler)
 
+    def rewrite(
+        self,
+        replace: Callable[[str, bytes], bytes | None],
+        *,
+        needles: Sequence[bytes] = (),
+        chunk: int = 1000,
+    ) -> int:
+        """Erasure: ``XDEL`` every entry for which ``replace(message_id, payload)`` is not
+        None (a stream entry cannot be changed in place, so an anonymised replacement
+        is deleted too; the warehouse keeps the anonymised row). Entries are scanned
+        with ``XRANGE`` in chunks; ``needles``, when given, skip entries without any of
+        them cheaply. Returns entries deleted. Their message ids stay claimed (a retry
+        of an erased event is still a duplicate)."""
+        deleted = 0
+        start = "-"
+        while True:
+            try:
+                got = self.client.xrange(self.stream, min=start, max="+", count=chunk)
+            except redis.RedisError as exc:
+                raise LogError(f"redis scan failed: {exc}") from exc
+            entries = cast(list[tuple[bytes, dict[bytes, bytes]]], got)
+            doomed: list[bytes] = []
+            for entry_id, fields in entries:
+                payload = fields.get(b"p", b"")
+                if needles and not any(n in payload for n in needles):
+                    continue
+                if replace(fields.get(b"m", b"").decode(), payload) is not None:
+                    doomed.append(entry_id)
+            if doomed:
+                deleted += int(self.client.xdel(self.stream, *doomed))
+            if len(entries) < chunk:
+                return deleted
+            start = "(" + entries[-1][0].decode()
+
     def close(self) -> None:
         self._closed = True
         self.client.close()
@@ -150,6 +184,7 @@ class RedisConsumer:
         self._unacked: list[Record] = []
         self._again: list[Record] = []
         self._pending_done = False
+        self._pending_from = "0"  # where the replay of this consumer's pending list is
         self._lock = threading.Lock()
         try:
             self._client.xgroup_create(stream.stream, name, id="0", mkstream=True)
@@ -166,28 +201,34 @@ class RedisConsumer:
             if self._again:
                 out, self._again = self._again, []
                 return out
-            if not self._pending_done:  # what this consumer read but never acked
-                records = self._read("0", None)
+            while not self._pending_done:  # what this consumer read but never acked
+                records, last = self._read(self._pending_from, None)
+                if last is None:
+                    self._pending_done = True
+                    break
+                self._pending_from = last  # the next poll goes on after these
                 if records:
                     self._unacked += records
                     return records
-                self._pending_done = True
             block = int(timeout * 1000) if timeout else None
-            records = self._read(">", block)
+            records, _ = self._read(">", block)
             self._unacked += records
             return records
 
-    def _read(self, start: str, block: int | None) -> list[Record]:
+    def _read(self, start: str, block: int | None) -> tuple[list[Record], str | None]:
+        """Records from ``start`` and the last entry id seen (None: no entries)."""
         got = self._client.xreadgroup(
             self.name, self.name, {self.stream.stream: start}, count=self.batch, block=block
         )
         out: list[Record] = []
+        last: str | None = None
         for _stream, entries in cast(list[tuple[bytes, list[tuple[bytes, Any]]]], got or []):
             for entry_id, fields in entries:
-                if not fields:  # deleted while pending
+                last = entry_id.decode()
+                if not fields:  # deleted while pending (erasure)
                     continue
                 out.append(Record(pack(entry_id), fields[b"m"].decode(), fields[b"p"]))
-        return out
+        return out, last
 
     def commit(self) -> None:
         with self._lock:

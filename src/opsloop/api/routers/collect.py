@@ -297,6 +297,7 @@ class ErasureOut(BaseModel):
     mode: str
     events: int
     identity_links: int
+    stream_records: int = Field(description="raw event stream records erased")
 
 
 @admin_router.post("/erasure")
@@ -310,13 +311,21 @@ def erasure(
     """Right to erasure: the customer's events and identity links are removed (or
     anonymised) and further events blocked. Audited."""
     require_bank_wide(principal, what="erasure")
+    collector = _collector(request)
     result = consent.erase(
-        store, warehouse, body.customer_id, actor=principal, mode=body.mode, ip=client_ip(request)
+        store,
+        warehouse,
+        body.customer_id,
+        actor=principal,
+        mode=body.mode,
+        ip=client_ip(request),
+        stream=collector.log,
     )
-    _collector(request).consent.reload()
+    collector.consent.reload()
     return ErasureOut(
         customer_id=result.user_id,
         mode=result.mode,
         events=result.events,
         identity_links=result.identity_links,
+        stream_records=result.stream_records,
     )
