@@ -14,7 +14,9 @@ through FastAPI — a second server built the same way with the slot fast path
 (``opsloop.reach.asgi.SlotFastPath``) taken out, so every call is routed, its
 dependencies resolved on worker threads — and ``GET /api/v1/health`` on the fast
 server (no auth, no lookup: the floor set by uvicorn and FastAPI). Also the in-process
-cost of one ``SlotIndex.best`` lookup.
+cost of one ``SlotIndex.best`` lookup, and the CPU per call of the application itself
+(fast path, route, ``/health``) driven in-process through ASGI, without sockets — the
+figure a loaded machine distorts least.
 
     .venv/bin/python bench/slots.py [--rate 1000] [--seconds 10]
 """
@@ -192,6 +194,74 @@ def index_lookup_us(home: Path, customers: int) -> float:
     return round(1e6 * (time.perf_counter() - t) / len(ids), 2)
 
 
+async def _drive(app: Any, token: str, path: str, n: int) -> float:
+    """CPU µs per call of ``app`` for ``GET path?customer_id=…``, called in-process (no
+    sockets, no HTTP parsing): what the application itself costs per request."""
+    sent: list[dict[str, Any]] = []
+    startup: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    await startup.put({"type": "lifespan.startup"})
+
+    async def life_send(m: dict[str, Any]) -> None:
+        await events.put(m)
+
+    life = asyncio.create_task(
+        app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, startup.get, life_send)
+    )
+    assert (await events.get())["type"] == "lifespan.startup.complete"
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(m: dict[str, Any]) -> None:
+        if m["type"] == "http.response.start":
+            sent.append(m)
+
+    headers = [(b"host", b"127.0.0.1"), (b"authorization", f"Bearer {token}".encode())]
+
+    def scope(i: int) -> dict[str, Any]:
+        return {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
+            "query_string": f"customer_id={i}".encode(), "root_path": "",
+            "headers": headers, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+            "state": {},
+        }  # fmt: skip
+
+    for i in range(1, 201):  # warm-up: token verified and cached, code paths loaded
+        await app(scope(i), receive, send)
+    c0 = time.process_time()
+    for i in range(1, n + 1):
+        await app(scope(i), receive, send)
+    cpu = time.process_time() - c0
+    assert all(m["status"] == 200 for m in sent), {m["status"] for m in sent}
+    await startup.put({"type": "lifespan.shutdown"})
+    await life
+    return round(1e6 * cpu / n, 1)
+
+
+def inprocess_cpu_us(token: str, n: int = 5000) -> dict[str, float]:
+    """Per-call CPU of the fast path, the FastAPI route and /health, in this process."""
+    import uvloop
+
+    from opsloop.api.app import create_app
+    from opsloop.reach.asgi import SlotFastPath
+    from opsloop.settings import get_settings
+
+    get_settings.cache_clear()
+    out = {}
+    for name, route, path in (
+        ("slots_fast_path", False, "/api/v1/slots/home"),
+        ("slots_route", True, "/api/v1/slots/home"),
+        ("health", False, "/api/v1/health"),
+    ):
+        app = create_app()
+        if route:
+            app.user_middleware = [m for m in app.user_middleware if m.cls is not SlotFastPath]
+        out[name] = uvloop.run(_drive(app, token, path, n))
+    return out
+
+
 def _cpu(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -244,6 +314,7 @@ def main(argv: list[str] | None = None) -> None:
                 proc.terminate()
                 proc.wait(timeout=10)
         out["index_lookup_us"] = index_lookup_us(home, args.customers)
+        out["inprocess_cpu_us_per_call"] = inprocess_cpu_us(token)
         for base in ("baseline_route", "baseline_health"):
             out[f"p99_{base}_over_slots"] = round(
                 out[base]["p99_ms"] / max(out["slots"]["p99_ms"], 1e-9), 2
