@@ -149,3 +149,51 @@ def test_an_unsubscribe_suppresses_messages_already_queued(store: Store) -> None
     assert rows == {0: "sent", 1: "suppressed", 2: "suppressed"}
     assert all("unsubscribed" in (r or "") for r in reasons) and len(reasons) == 2
     d.close()
+
+
+def test_a_mixed_batch_is_recorded_row_for_row(store: Store) -> None:
+    """Every outcome in one batch (SQLite: three statements; PostgreSQL: one), plus a
+    result whose lease was lost: each row and contact exactly as a per-row update would."""
+    with store.session() as s:
+        outbox.enqueue(s, msgs(6), now=NOW)
+    old = outbox.claim(store, now=NOW, limit=1, lease=timedelta(seconds=5))
+    later = NOW + timedelta(seconds=10)
+    got = outbox.claim(store, now=later, limit=10)
+    by = {c.message.customer_id: c for c in got}
+    assert len(by) == 6
+    nxt = later + timedelta(minutes=3)
+    results = [
+        Result(by[0].id, by[0].token, "sent", provider_id="p0", cost=0.5),
+        Result(by[1].id, by[1].token, "dead", error="HTTP 400"),
+        Result(by[2].id, by[2].token, "retry", error="HTTP 503", next_attempt_at=nxt),
+        Result(by[3].id, by[3].token, "suppressed", error="consent withdrawn"),
+        Result(by[4].id, by[4].token, "sent", provider_id="p4"),
+        Result(old[0].id, old[0].token, "sent", provider_id="stale"),  # lease lost
+    ]
+    assert outbox.complete(store, results, now=later) == 5
+    with store.session() as s:
+        rows = {r.customer_id: r for r in s.scalars(select(OutboxRow))}
+        contacts = s.execute(
+            select(
+                ContactRow.customer_id, ContactRow.kind, ContactRow.reason, ContactRow.message_key
+            )
+        ).all()
+    want = {
+        0: ("sent", "p0", 0.5, None, True),
+        1: ("dead", None, 0.0, "HTTP 400", True),
+        2: ("retry", None, 0.0, "HTTP 503", False),
+        3: ("suppressed", None, 0.0, "consent withdrawn", True),
+        4: ("sent", "p4", 0.0, None, True),
+        5: ("sending", None, 0.0, None, False),
+    }
+    for cid, (status, pid, cost, err, done) in want.items():
+        r = rows[cid]
+        assert (r.status, r.provider_id, r.cost, r.last_error) == (status, pid, cost, err), cid
+        assert (r.done_at is not None) == done, cid
+        assert (r.lease_token is None) == (cid != 5), cid
+    assert rows[2].next_attempt_at.replace(tzinfo=UTC) == nxt
+    assert sorted((c, k, why) for c, k, why, _ in contacts) == [
+        (0, "sent", None), (1, "dead", "HTTP 400"), (2, "failed", "HTTP 503"),
+        (3, "suppressed", "consent withdrawn"), (4, "sent", None),
+    ]  # fmt: skip
+    assert {key for *_, key in contacts} == {rows[c].key for c in range(5)}

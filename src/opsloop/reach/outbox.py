@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, or_, select, text, update
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -197,6 +197,10 @@ def complete(store: Store, results: Sequence[Result], *, now: datetime) -> int:
     with store.session() as s:
         if s.get_bind().dialect.name == "postgresql":
             return _complete_pg(s, results, now)
+        done = _complete_batch(s, results, now)
+        if done is not None:
+            return done
+    with store.session() as s:  # a lease changed hands meanwhile: row by row, guarded
         for r in results:
             status = _FINAL[r.outcome]
             values: dict[str, object] = {
@@ -238,6 +242,97 @@ def complete(store: Store, results: Sequence[Result], *, now: datetime) -> int:
                 )
             )
     return recorded
+
+
+_T = cast(Table, OutboxRow.__table__)
+_C = cast(Table, ContactRow.__table__)
+_GUARD = and_(
+    _T.c.id == bindparam("rid"),
+    _T.c.lease_token == bindparam("token"),
+    _T.c.status == "sending",
+)
+_DONE = (
+    update(_T)
+    .where(_GUARD)
+    .values(
+        status=bindparam("st"),
+        lease_token=None,
+        lease_until=None,
+        last_error=bindparam("err"),
+        done_at=bindparam("done"),
+        provider_id=bindparam("pid"),
+        cost=bindparam("cst"),
+    )
+)
+_AGAIN = (
+    update(_T)
+    .where(_GUARD)
+    .values(
+        status="retry",
+        lease_token=None,
+        lease_until=None,
+        last_error=bindparam("err"),
+        next_attempt_at=bindparam("nxt"),
+    )
+)
+
+
+def _complete_batch(s: Session, results: Sequence[Result], now: datetime) -> int | None:
+    """The batch in three statements (read, two ``executemany`` updates, one insert)
+    instead of an ORM update and flush per row — profiled: the per-row path was 60 % of
+    the SQLite dispatcher's CPU. Returns None (and changes nothing) if a row's lease is
+    not what was read by the time it is updated: the caller then goes row by row."""
+    leased = {
+        int(r.id): r
+        for r in s.execute(
+            select(
+                _T.c.id, _T.c.lease_token, _T.c.customer_id, _T.c.campaign, _T.c.channel, _T.c.key
+            ).where(_T.c.id.in_([r.id for r in results]), _T.c.status == "sending")
+        )
+    }
+    mine = [r for r in results if r.id in leased and leased[r.id].lease_token == r.token]
+    if not mine:
+        return 0
+    final, again = [], []
+    for r in mine:
+        err = (r.error or "")[:500] or None
+        if _FINAL[r.outcome] == "retry":
+            again.append(
+                {"rid": r.id, "token": r.token, "err": err, "nxt": r.next_attempt_at or now}
+            )
+        else:  # provider and cost only from a send (a row that is never sent has none)
+            sent = r.outcome == "sent"
+            final.append(
+                {
+                    "rid": r.id, "token": r.token, "st": _FINAL[r.outcome], "err": err,
+                    "done": now, "pid": r.provider_id if sent else None,
+                    "cst": r.cost if sent else 0.0,
+                }
+            )  # fmt: skip
+    conn = s.connection()
+    changed = 0
+    for stmt, rows in ((_DONE, final), (_AGAIN, again)):
+        if rows:
+            changed += conn.execute(stmt, rows).rowcount
+    if changed != len(mine):
+        s.rollback()
+        return None
+    conn.execute(
+        insert(_C),
+        [
+            {
+                "customer_id": leased[r.id].customer_id,
+                "campaign": leased[r.id].campaign,
+                "channel": leased[r.id].channel,
+                "kind": _CONTACT[r.outcome],
+                "message_key": leased[r.id].key,
+                "reason": (r.error or "")[:500] or None,
+                "at": now,
+            }
+            for r in mine
+        ],
+    )
+    return len(mine)
 
 
 _COMPLETE_PG = text(
