@@ -31,6 +31,9 @@ class Settings(BaseSettings):
         default=None, description="signs sessions and derives the PII key; kept in HOME if unset"
     )
     log_level: str = "INFO"
+    tag_retention_days: int | None = Field(
+        default=None, ge=1, description="drop daily tag values older than this (latest day kept)"
+    )
 
     @model_validator(mode="after")
     def _defaults_under_home(self) -> Settings:

@@ -55,3 +55,38 @@ def test_create_list_import_run(
     assert rows[0]["last_run"]["as_of"] == "2025-06-20"
     table = runner.invoke(app, ["tag", "list"])
     assert table.exit_code == 0 and "100.0%" in table.stdout
+
+
+def test_update_versions_prune_archive(home: Path, tmp_path: Path, bank_file: Path) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(bank_file, home / "warehouse.duckdb")
+    runner = CliRunner()
+    file = tmp_path / "tags.json"
+    file.write_text(json.dumps(TAGS[:1], ensure_ascii=False))
+    assert runner.invoke(app, ["tag", "create", str(file)]).exit_code == 0
+    change = tmp_path / "change.json"
+    change.write_text(json.dumps({"description": "KYC 4+", "schedule": "0 3 * * 1"}))
+    up = runner.invoke(app, ["tag", "update", "risk_4_plus", str(change), "-f", "json"])
+    assert up.exit_code == 0, up.output
+    assert (
+        json.loads(up.stdout)["version"] == 2 and json.loads(up.stdout)["schedule"] == "0 3 * * 1"
+    )
+    change.write_text(json.dumps({"schedule": "0 3 * * 9"}))
+    bad = runner.invoke(app, ["tag", "update", "risk_4_plus", str(change)])
+    assert bad.exit_code != 0 and "schedule" in bad.output + str(bad.exception)
+    versions = runner.invoke(app, ["tag", "versions", "risk_4_plus"])
+    assert [v["version"] for v in json.loads(versions.stdout)] == [1, 2]
+    for day in ("2025-05-01", "2025-06-29"):
+        assert runner.invoke(app, ["tag", "run", "--all", "--as-of", day]).exit_code == 0
+    pruned = runner.invoke(app, ["tag", "prune", "--keep-days", "30", "--today", "2025-06-29"])
+    assert pruned.exit_code == 0, pruned.output
+    assert json.loads(pruned.stdout)["rows_dropped"] == 400  # the bank's 400 customers, 1 day
+    no_keep = runner.invoke(app, ["tag", "prune"])
+    assert no_keep.exit_code != 0 and "--keep-days" in no_keep.output + str(no_keep.exception)
+    gone = runner.invoke(app, ["tag", "archive", "risk_4_plus", "-f", "json"])
+    assert gone.exit_code == 0 and json.loads(gone.stdout)["archived_at"]
+    listed = runner.invoke(app, ["tag", "list", "-f", "json"])
+    assert json.loads(listed.stdout) == []
+    assert (
+        len(json.loads(runner.invoke(app, ["tag", "list", "--archived", "-f", "json"]).stdout)) == 1
+    )

@@ -1,4 +1,4 @@
-"""`opsloop tag ...`: create tags from JSON files, list the catalogue, run tags, import ids.
+"""`opsloop tag ...`: create, edit, archive tags; list the catalogue; run; import ids; prune.
 
 Runs write the warehouse, so they need it free (stop `opsloop serve`, or call
 ``POST /api/v1/tags/run``); the CLI acts as the local operator, and every change is
@@ -24,7 +24,8 @@ from opsloop.errors import InvalidInputError
 from opsloop.settings import get_settings
 
 app = typer.Typer(
-    help="Tags (标签): create, list, run, import manual id lists.", no_args_is_help=True
+    help="Tags (标签): create, update, archive, list, run, import manual id lists, prune.",
+    no_args_is_help=True,
 )
 
 
@@ -73,9 +74,91 @@ def create_cmd(
         Console(file=sys.stdout).print(f"created tag {m.name} ({m.type}, {m.value_type})")
 
 
+@app.command("update")
+def update_cmd(
+    name: Annotated[str, typer.Argument(help="the tag to change")],
+    file: Annotated[Path, typer.Argument(help="JSON object of the fields to change", exists=True)],
+    fmt: FormatOpt = OutFormat.table,
+) -> None:
+    """Change a tag's description, owner, schedule, rule … (a new version; audited)."""
+    from opsloop.insight.tags.service import update_tag
+
+    store = _store()
+    try:
+        info = update_tag(store=store, name=name, changes=_load(file), principal=LOCAL_OPERATOR)
+    finally:
+        store.close()
+    if fmt is OutFormat.json:
+        print_json(info.model_dump(mode="json"))
+        return
+    Console(file=sys.stdout).print(f"tag {info.name} is now version {info.version}")
+
+
+@app.command("archive")
+def archive_cmd(
+    name: Annotated[str, typer.Argument(help="the tag to archive")],
+    fmt: FormatOpt = OutFormat.table,
+) -> None:
+    """Archive a tag (refused while a segment or journey uses it, naming them; audited)."""
+    from opsloop.insight.tags.service import archive_tag
+
+    store = _store()
+    try:
+        info = archive_tag(store=store, name=name, principal=LOCAL_OPERATOR)
+    finally:
+        store.close()
+    if fmt is OutFormat.json:
+        print_json(info.model_dump(mode="json"))
+        return
+    Console(file=sys.stdout).print(f"archived tag {info.name} (version {info.version})")
+
+
+@app.command("versions")
+def versions_cmd(name: Annotated[str, typer.Argument(help="a tag")]) -> None:
+    """Every definition the tag has had, oldest first (JSON)."""
+    from opsloop.insight.tags.service import tag_versions
+
+    store = _store()
+    try:
+        print_json([v.model_dump(mode="json") for v in tag_versions(store=store, name=name)])
+    finally:
+        store.close()
+
+
+@app.command("prune")
+def prune_cmd(
+    keep_days: Annotated[
+        int | None, typer.Option(help="days of daily values to keep (default: the setting)")
+    ] = None,
+    today: Annotated[str | None, typer.Option(help="count back from this day (YYYY-MM-DD)")] = None,
+    dataset: Annotated[str | None, typer.Option(help="warehouse dataset")] = None,
+) -> None:
+    """Drop daily tag values older than the retention (latest day and run reports kept)."""
+    from opsloop.insight.segments.service import data_as_of
+    from opsloop.insight.tags.service import prune_history
+    from opsloop.warehouse import Warehouse
+
+    keep = keep_days if keep_days is not None else get_settings().tag_retention_days
+    if keep is None:
+        raise InvalidInputError(
+            "give --keep-days or set OPSLOOP_TAG_RETENTION_DAYS", where="--keep-days"
+        )
+    store = _store()
+    wh = Warehouse.open(get_settings().warehouse)
+    try:
+        day = _day(today, "--today") or data_as_of(wh=wh, dataset=dataset)
+        n = prune_history(store=store, wh=wh, keep_days=keep, today=day,
+                          principal=LOCAL_OPERATOR, dataset=dataset)  # fmt: skip
+    finally:
+        wh.close()
+        store.close()
+    print_json({"keep_days": keep, "today": day.isoformat(), "rows_dropped": n})
+
+
 @app.command("list")
 def list_cmd(
     category: Annotated[str | None, typer.Option(help="only this category subtree")] = None,
+    archived: Annotated[bool, typer.Option("--archived", help="include archived tags")] = False,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
     """The catalogue with each tag's latest run (coverage)."""
@@ -83,7 +166,7 @@ def list_cmd(
 
     store = _store()
     try:
-        tags = list_tags(store=store, category=category)
+        tags = list_tags(store=store, category=category, include_archived=archived)
     finally:
         store.close()
     if fmt is OutFormat.json:
@@ -142,6 +225,7 @@ def run_cmd(
             as_of=day,
             principal=LOCAL_OPERATOR,
             dataset=dataset,
+            retention_days=get_settings().tag_retention_days,
         )
     finally:
         wh.close()
@@ -181,13 +265,13 @@ def import_cmd(
     print_json({"tag": name, "customer_ids": n})
 
 
-def _day(text: str | None) -> dt.date | None:
+def _day(text: str | None, option: str = "--as-of") -> dt.date | None:
     if text is None:
         return None
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise InvalidInputError(f"{text!r} is not a date (YYYY-MM-DD)", where="--as-of") from None
+        raise InvalidInputError(f"{text!r} is not a date (YYYY-MM-DD)", where=option) from None
 
 
 def _ids(file: Path) -> list[int]:

@@ -1,7 +1,8 @@
 """Tags (标签): catalogue, runs and customers' values — thin routes over the tag services.
 
-Reading a customer's tags goes through the caller's data scope (辖内); creating tags,
-importing manual id lists and running tags are audited by the services.
+Reading a customer's tags goes through the caller's data scope (辖内); creating,
+editing (a new version) and archiving tags, importing manual id lists, running tags and
+pruning their history are audited by the services.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from opsloop.access.principal import Principal
-from opsloop.api.deps import StoreDep, WarehouseDep, require
+from opsloop.api.deps import SettingsDep, StoreDep, WarehouseDep, require
 from opsloop.insight.segments.service import data_as_of
 from opsloop.insight.tags import service
-from opsloop.insight.tags.service import RunSummary, TagInfo
+from opsloop.insight.tags.service import RunSummary, TagInfo, TagVersion
 
 router = APIRouter(prefix="/tags", tags=["tags"])
 Reader = Annotated[Principal, require("tag:read")]
@@ -33,6 +34,21 @@ Dataset = Annotated[str | None, Field(default=None, max_length=64, pattern=r"^[A
 class CreateBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     definition: dict[str, Any] = Field(description="a tag definition (docs/tags.md)")
+
+
+class UpdateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    changes: dict[str, Any] = Field(
+        description="the fields to change: title, owner, category, description, schedule, "
+        "value_type, condition, measure, bands, model, output"
+    )
+
+
+class PruneBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    keep_days: int = Field(ge=1, le=36600, description="keep this many days of daily values")
+    today: Day = None
+    dataset: Dataset = None
 
 
 class RunBody(BaseModel):
@@ -66,8 +82,9 @@ def list_tags(
     store: StoreDep,
     principal: Reader,
     category: Annotated[str | None, Query(max_length=256, pattern=r"^[^\x00]*$")] = None,
+    include_archived: bool = False,
 ) -> list[TagInfo]:
-    return service.list_tags(store=store, category=category)
+    return service.list_tags(store=store, category=category, include_archived=include_archived)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -77,12 +94,27 @@ def create_tag(body: CreateBody, store: StoreDep, principal: Writer) -> TagInfo:
 
 @router.post("/run")
 def run_tags(
-    body: RunBody, store: StoreDep, wh: WarehouseDep, principal: Runner
+    body: RunBody, store: StoreDep, wh: WarehouseDep, settings: SettingsDep, principal: Runner
 ) -> list[RunSummary]:
     as_of = body.as_of or data_as_of(wh=wh, dataset=body.dataset)
     return service.run_tags(
-        store=store, wh=wh, names=body.names, as_of=as_of, principal=principal, dataset=body.dataset
-    )
+        store=store, wh=wh, names=body.names, as_of=as_of, principal=principal,
+        dataset=body.dataset, retention_days=settings.tag_retention_days,
+    )  # fmt: skip
+
+
+@router.post("/prune")
+def prune_history(
+    body: PruneBody, store: StoreDep, wh: WarehouseDep, principal: Runner
+) -> dict[str, int]:
+    """Drop daily values older than ``keep_days`` (each tag's latest day and every run's
+    coverage report are kept)."""
+    today = body.today or data_as_of(wh=wh, dataset=body.dataset)
+    n = service.prune_history(
+        store=store, wh=wh, keep_days=body.keep_days, today=today, principal=principal,
+        dataset=body.dataset,
+    )  # fmt: skip
+    return {"rows_dropped": n}
 
 
 @router.get("/customers/{customer_id}")
@@ -108,14 +140,39 @@ def get_tag(name: TagName, store: StoreDep, principal: Reader) -> TagInfo:
     return service.get_tag(store=store, name=name)
 
 
+@router.patch("/{name}")
+def update_tag(name: TagName, body: UpdateBody, store: StoreDep, principal: Writer) -> TagInfo:
+    """Change fields of the definition: a new version (audited); name and type stay."""
+    return service.update_tag(store=store, name=name, changes=body.changes, principal=principal)
+
+
+@router.delete("/{name}")
+def archive_tag(name: TagName, store: StoreDep, principal: Writer) -> TagInfo:
+    """Archive the tag (no longer listed or run; history kept). 409 naming the segments
+    and journeys that still use it."""
+    return service.archive_tag(store=store, name=name, principal=principal)
+
+
+@router.get("/{name}/versions")
+def tag_versions(name: TagName, store: StoreDep, principal: Reader) -> list[TagVersion]:
+    """Every definition the tag has had, oldest first."""
+    return service.tag_versions(store=store, name=name)
+
+
 @router.post("/{name}/run")
 def run_tag(
-    name: TagName, body: RunOneBody, store: StoreDep, wh: WarehouseDep, principal: Runner
+    name: TagName,
+    body: RunOneBody,
+    store: StoreDep,
+    wh: WarehouseDep,
+    settings: SettingsDep,
+    principal: Runner,
 ) -> RunSummary:
     as_of = body.as_of or data_as_of(wh=wh, dataset=body.dataset)
     runs = service.run_tags(
-        store=store, wh=wh, names=[name], as_of=as_of, principal=principal, dataset=body.dataset
-    )
+        store=store, wh=wh, names=[name], as_of=as_of, principal=principal,
+        dataset=body.dataset, retention_days=settings.tag_retention_days,
+    )  # fmt: skip
     return runs[0]
 
 
