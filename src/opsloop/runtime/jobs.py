@@ -98,6 +98,7 @@ def _tag_refresh(rt: Runtime) -> Job:
                 names=names,
                 as_of=as_of,
                 principal=LOCAL_OPERATOR,
+                retention_days=rt.settings.tag_retention_days,
             )
         )
 
