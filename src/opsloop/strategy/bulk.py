@@ -9,11 +9,12 @@ names are interpolated; every value is a bound parameter.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 from sqlalchemy.orm import Session
 
 _ROWS_PER_STATEMENT = 500
@@ -124,3 +125,57 @@ def insert_returning(
         res = session.connection().exec_driver_sql(sql, tuple(params))
         out += [r[0] for r in res.fetchall()]
     return out
+
+
+def insert_columns(
+    session: Session,
+    table: str,
+    *,
+    consts: Mapping[str, Any],
+    columns: Mapping[str, Sequence[Any]],
+    on_conflict: str = "",
+) -> None:
+    """One ``INSERT … SELECT`` for a whole batch: constants bound once, columns as one value.
+
+    SQLite reads the rows from one JSON parameter (``json_each``); PostgreSQL unnests one
+    array per column. Either way the batch is a single statement — no per-row binding in
+    the driver — in the caller's transaction.
+    """
+    cols = list(columns)
+    n = len(columns[cols[0]]) if cols else 0
+    if not n:
+        return
+    names = ", ".join([*consts, *cols])
+    if _pg(session):
+        head = [f"%s::{_PG_TYPES[c]}" if _PG_TYPES[c] != "json" else "%s::json" for c in consts]
+        picks = [f"{c}::json" if _PG_TYPES[c] == "json" else c for c in cols]
+        arrays = ", ".join(
+            "%s::text[]" if _PG_TYPES[c] == "json" else f"%s::{_PG_TYPES[c]}[]" for c in cols
+        )
+        sql = (
+            f"INSERT INTO {table} ({names}) SELECT {', '.join([*head, *picks])} "
+            f"FROM unnest({arrays}) AS t({', '.join(cols)}) {on_conflict}"
+        )
+        for start in range(0, n, _PG_CHUNK):
+            part = [list(columns[c][start : start + _PG_CHUNK]) for c in cols]
+            session.connection().exec_driver_sql(sql, (*consts.values(), *part))
+        return
+    picks = ["?"] * len(consts) + [f"value ->> {i}" for i in range(len(cols))]
+    sql = (
+        f"INSERT INTO {table} ({names}) SELECT {', '.join(picks)} FROM json_each(?) "
+        f"WHERE true {on_conflict}"
+    )
+    rows = orjson.dumps(list(zip(*(columns[c] for c in cols), strict=True)))
+    session.connection().exec_driver_sql(sql, (*consts.values(), rows.decode()))
+
+
+def id_param(session: Session, ids: npt.NDArray[np.int64]) -> tuple[str, Any]:
+    """A whole id column as one bound parameter: (SQL set expression, value).
+
+    ``customer_id IN <expr>`` on SQLite (``json_each``), ``= ANY(<expr>)`` on PostgreSQL.
+    """
+    if _pg(session):
+        return "%s::bigint[]", ids.tolist()
+    return "(SELECT value FROM json_each(?))", orjson.dumps(
+        ids, option=orjson.OPT_SERIALIZE_NUMPY
+    ).decode()

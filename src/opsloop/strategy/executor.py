@@ -126,7 +126,10 @@ class JourneyPass:
         self.index = {n.id: i for i, n in enumerate(journey.nodes)}
         self.stats: Counter[tuple[str, str]] = Counter()
         self.fresh = False  # set by a first pass: every visit is new in this transaction
-        self._claimed: set[tuple[str, str]] = set()
+        # (node, outcome, reason) already claimed by a plain insert in this transaction:
+        # the customers of one reason are disjoint from another's, and a second cohort
+        # reaching the same node (a merge) takes the guarded path
+        self._claimed: set[tuple[str, str, str]] = set()
 
     # -- driving ---------------------------------------------------------------------
     def run(self, c: Cohort, starts: dict[str, Idx], *, resumed: bool) -> PassResult:
@@ -291,14 +294,15 @@ class JourneyPass:
             return idx
         at = bulk.timestamps(self.s, np.array([self.now]))[0]
         head = (self.j.id, self.j.version, node.id)
-        n = len(idx)
-        if self.fresh and (node.id, outcome) not in self._claimed:
-            fresh = zip(
-                [head[0]] * n, [head[1]] * n, [head[2]] * n, c.ids[idx].tolist(),
-                c.visits[idx].tolist(), [outcome] * n, [reason] * n, [at] * n, strict=True,
-            )  # fmt: skip
-            bulk.insert_many(self.s, "strategy_steps", STEP_COLUMNS, list(fresh))
-            self._claimed.add((node.id, outcome))
+        if self.fresh and (node.id, outcome, reason) not in self._claimed:
+            consts = dict(zip(("journey_id", "version", "node_id"), head, strict=True))
+            bulk.insert_columns(
+                self.s,
+                "strategy_steps",
+                consts={**consts, "outcome": outcome, "reason": reason, "at": at},
+                columns={"customer_id": c.ids[idx].tolist(), "visit": c.visits[idx].tolist()},
+            )
+            self._claimed.add((node.id, outcome, reason))
             return idx
         rows = [
             (*head, cid, v, outcome, reason, at)
@@ -497,28 +501,27 @@ STEP_COLUMNS = (
     "reason",
     "at",
 )
-STATE_COLUMNS = (
-    "journey_id", "version", "customer_id", "visit", "entry_key", "node_id", "status", "arm",
-    "since", "entered_at", "due_at", "deadline_at",
-)  # fmt: skip
 
 
 def _insert_states(
     s: Session, j: JourneyDefinition, c: Cohort, entry_key: str | list[str], now: dt.datetime
 ) -> None:
-    """The resting place of every customer of the cohort, one driver-level executemany."""
-    n = len(c.ids)
-    if not n:
+    """The resting place of every customer of the cohort: one statement (``insert_columns``)."""
+    if not len(c.ids):
         return
     at = bulk.timestamps(s, np.array([_ts(now)]))[0]
     status = np.where(c.status == "", "done", c.status).tolist()
-    keys = [entry_key] * n if isinstance(entry_key, str) else entry_key
-    rows = zip(
-        [j.id] * n, [j.version] * n, c.ids.tolist(), c.visits.tolist(), keys,
-        c.node.tolist(), status, c.arm.tolist(), bulk.timestamps(s, c.since), [at] * n,
-        bulk.timestamps(s, c.due), bulk.timestamps(s, c.deadline), strict=True,
-    )  # fmt: skip
-    bulk.insert_many(s, "strategy_states", STATE_COLUMNS, list(rows))
+    columns: dict[str, list[Any]] = {
+        "customer_id": c.ids.tolist(), "visit": c.visits.tolist(), "node_id": c.node.tolist(),
+        "status": status, "arm": c.arm.tolist(), "since": bulk.timestamps(s, c.since),
+        "due_at": bulk.timestamps(s, c.due), "deadline_at": bulk.timestamps(s, c.deadline),
+    }  # fmt: skip
+    consts: dict[str, Any] = {"journey_id": j.id, "version": j.version, "entered_at": at}
+    if isinstance(entry_key, str):
+        consts["entry_key"] = entry_key
+    else:
+        columns["entry_key"] = entry_key
+    bulk.insert_columns(s, "strategy_states", consts=consts, columns=columns)
 
 
 @dataclass(frozen=True)

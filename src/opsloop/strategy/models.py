@@ -129,12 +129,21 @@ class OutboxRow(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class ContactCounter(Base):
-    """One customer's contacts on one channel in one period (guarded increments)."""
+class ContactCount(Base):
+    """One customer's contacts under one cap scope (guarded increments).
 
-    __tablename__ = "strategy_contact_counters"
+    ``scope`` is the cap rule's period key (``sms/week/2026-W48/``, a journey's
+    ``jcap/<journey>/<node>/<bucket>/``). Keyed by (scope, customer id) — not one text
+    key — so a cohort's check-and-increment is one set-based statement over the id
+    column, and a sorted cohort inserts in index order; without a rowid on SQLite (the
+    primary key is the table).
+    """
 
-    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    __tablename__ = "strategy_contact_counts"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    scope: Mapped[str] = mapped_column(String(160), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     used: Mapped[int] = mapped_column(Integer)
 
 

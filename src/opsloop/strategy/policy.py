@@ -27,11 +27,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from opsloop.strategy import bulk
-from opsloop.strategy.models import ContactCounter
 
 Ids = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]
@@ -169,40 +167,65 @@ class ContactCounters(Protocol):
 
 
 class SqlContactCounters:
-    """Guarded upserts in the caller's transaction; rolled back with it."""
+    """Guarded set-based upserts in the caller's transaction; rolled back with it.
+
+    Per cap rule one statement checks and increments the whole cohort
+    (``INSERT … SELECT <ids> ON CONFLICT DO UPDATE SET used = used + 1 WHERE used + 1 <=
+    cap RETURNING customer_id``): a customer whose row comes back took a slot. The ids
+    go in sorted — one lock order for every writer, so concurrent journeys cannot
+    deadlock on PostgreSQL; SQLite has one writer at a time.
+    """
 
     def reserve(self, session: Session, ids: Ids, rules: Sequence[tuple[str, int]]) -> Mask:
+        ok = np.zeros(len(ids), dtype=bool)
+        pending = np.arange(len(ids))
+        while len(pending):  # a customer twice in one call: one slot per round
+            _, first = np.unique(ids[pending], return_index=True)
+            part = pending[first]
+            ok[part] = self._reserve(session, ids[part], rules)
+            pending = np.setdiff1d(pending, part, assume_unique=True)
+        return ok
+
+    def _reserve(self, session: Session, ids: Ids, rules: Sequence[tuple[str, int]]) -> Mask:
         ok = np.ones(len(ids), dtype=bool)
         taken: list[tuple[str, Ids]] = []
-        for prefix, cap in rules:
-            cand = ids[ok]
-            got = self._take(session, prefix, cand, cap)
+        for scope, cap in rules:
+            got = self._take(session, scope, ids[ok], cap)
             ok &= np.isin(ids, got)
-            taken.append((prefix, got))
-        for prefix, got in taken:  # undo rules passed by customers a later rule refused
+            taken.append((scope, got))
+        for scope, got in taken:  # undo rules passed by customers a later rule refused
             back = got[~np.isin(got, ids[ok])]
             if len(back):
-                keys = [prefix + str(int(c)) for c in back]
-                session.execute(
-                    update(ContactCounter)
-                    .where(ContactCounter.key.in_(keys))
-                    .values(used=ContactCounter.used - 1)
+                expr, value = bulk.id_param(session, np.sort(back))
+                mark = "%s" if session.get_bind().dialect.name == "postgresql" else "?"
+                test = f"= ANY({expr})" if mark == "%s" else f"IN {expr}"
+                session.connection().exec_driver_sql(
+                    f"UPDATE {_COUNTS} SET used = used - 1 "
+                    f"WHERE scope = {mark} AND customer_id {test}",
+                    (scope, value),
                 )
         return ok
 
-    def _take(self, session: Session, prefix: str, ids: Ids, cap: int) -> Ids:
+    def _take(self, session: Session, scope: str, ids: Ids, cap: int) -> Ids:
+        if not len(ids):
+            return ids
         order = np.sort(ids)  # one lock order for every writer: no deadlocks
-        rows = [(prefix + str(c), 1) for c in order.tolist()]
-        got = bulk.insert_returning(
-            session,
-            "strategy_contact_counters",
-            ("key", "used"),
-            rows,
-            tail="ON CONFLICT (key) DO UPDATE SET used = strategy_contact_counters.used + 1 "
-            "WHERE strategy_contact_counters.used + 1 <= ? RETURNING key",
-            tail_params=(cap,),
+        pg = session.get_bind().dialect.name == "postgresql"
+        expr, value = bulk.id_param(session, order)
+        source = f"unnest({expr}) AS t(c)" if pg else "json_each(?) AS t"
+        pick = "c" if pg else "t.value"
+        mark = "%s" if pg else "?"
+        res = session.connection().exec_driver_sql(
+            f"INSERT INTO {_COUNTS} (scope, customer_id, used) "
+            f"SELECT {mark}, {pick}, 1 FROM {source} WHERE true "
+            f"ON CONFLICT (scope, customer_id) DO UPDATE SET used = {_COUNTS}.used + 1 "
+            f"WHERE {_COUNTS}.used + 1 <= {mark} RETURNING customer_id",
+            (scope, value, cap),
         )
-        return np.array([int(k[len(prefix) :]) for k in got], dtype=np.int64)
+        return np.array([r[0] for r in res.fetchall()], dtype=np.int64)
+
+
+_COUNTS = "strategy_contact_counts"
 
 
 # KEYS: every (customer, rule) key, customer-major; ARGV: n_rules, ttl, cap per rule.

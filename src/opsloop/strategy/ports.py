@@ -22,10 +22,6 @@ from sqlalchemy.orm import Session
 
 from opsloop.strategy import bulk
 
-OUTBOX_COLUMNS = (
-    "journey_id", "version", "node_id", "customer_id", "visit", "kind", "channel", "payload", "at",
-)  # fmt: skip
-
 
 @dataclass(frozen=True)
 class StepBatch:
@@ -99,20 +95,18 @@ class RecordingChannel:
     ) -> None:
         if not len(batch.customer_ids):
             return
-        n = len(batch.customer_ids)
         at = bulk.timestamps(
             session, np.array([batch.at.astimezone(dt.UTC).replace(tzinfo=None)], "datetime64[us]")
         )[0]
         body = orjson.dumps(payload).decode()
-        rows = zip(
-            [batch.journey_id] * n, [batch.version] * n, [batch.node_id] * n,
-            batch.customer_ids.tolist(), batch.visits.tolist(), [kind] * n, [channel] * n,
-            [body] * n, [at] * n, strict=True,
-        )  # fmt: skip
-        bulk.insert_many(
+        consts = {
+            "journey_id": batch.journey_id, "version": batch.version, "node_id": batch.node_id,
+            "kind": kind, "channel": channel, "payload": body, "at": at,
+        }  # fmt: skip
+        bulk.insert_columns(
             session,
             "strategy_outbox",
-            OUTBOX_COLUMNS,
-            list(rows),
+            consts=consts,
+            columns={"customer_id": batch.customer_ids.tolist(), "visit": batch.visits.tolist()},
             on_conflict="ON CONFLICT DO NOTHING",
         )

@@ -48,12 +48,6 @@ from opsloop.reach.outbox import journey_key
 from opsloop.strategy import bulk
 from opsloop.strategy.ports import RecordingChannel, StepBatch
 
-OUTBOX = (
-    "key", "channel", "customer_id", "campaign", "payload", "status", "attempts",
-    "next_attempt_at", "cost", "created_at",
-)  # fmt: skip
-CONTACTS = ("customer_id", "campaign", "channel", "kind", "message_key", "reason", "at")
-
 
 def step_keys(batch: StepBatch) -> list[str]:
     """The Reach/Activity key of every step of the batch (journey_key's format)."""
@@ -88,15 +82,14 @@ class ReachSink:
         self._enqueue(session, batch, channel, [orjson.dumps(body).decode()] * _n(batch))
 
     def suppressed(self, session: Session, batch: StepBatch, *, channel: str, reason: str) -> None:
-        n = _n(batch)
-        if not n:
+        if not _n(batch):
             return
-        at = _at(session, batch.at)
-        rows = zip(
-            batch.customer_ids.tolist(), [batch.journey_id] * n, [channel] * n,
-            ["suppressed"] * n, step_keys(batch), [reason] * n, [at] * n, strict=True,
-        )  # fmt: skip
-        bulk.insert_many(session, "reach_contacts", CONTACTS, list(rows))
+        consts = {
+            "campaign": batch.journey_id, "channel": channel, "kind": "suppressed",
+            "reason": reason, "at": _at(session, batch.at),
+        }  # fmt: skip
+        columns = {"customer_id": batch.customer_ids.tolist(), "message_key": step_keys(batch)}
+        bulk.insert_columns(session, "reach_contacts", consts=consts, columns=columns)
 
     def record(
         self, session: Session, batch: StepBatch, *, kind: str, payload: dict[str, Any]
@@ -136,16 +129,27 @@ class ReachSink:
         return row is not None and row.type == "manual"
 
     def _enqueue(self, session: Session, batch: StepBatch, channel: str, bodies: list[str]) -> None:
-        n = _n(batch)
-        if not n:
+        if not _n(batch):
             return
         at = _at(session, batch.at)
-        rows = zip(
-            step_keys(batch), [channel] * n, batch.customer_ids.tolist(), [batch.journey_id] * n,
-            bodies, ["pending"] * n, [0] * n, [at] * n, [0.0] * n, [at] * n, strict=True,
-        )  # fmt: skip
-        bulk.insert_many(
-            session, "reach_outbox", OUTBOX, list(rows), on_conflict="ON CONFLICT (key) DO NOTHING"
+        consts: dict[str, Any] = {
+            "channel": channel, "campaign": batch.journey_id, "status": "pending",
+            "attempts": 0, "next_attempt_at": at, "cost": 0.0, "created_at": at,
+        }  # fmt: skip
+        columns: dict[str, list[Any]] = {
+            "key": step_keys(batch),
+            "customer_id": batch.customer_ids.tolist(),
+        }
+        if len(set(bodies)) == 1:  # one body for the whole batch: bound once
+            consts["payload"] = bodies[0]
+        else:
+            columns["payload"] = bodies
+        bulk.insert_columns(
+            session,
+            "reach_outbox",
+            consts=consts,
+            columns=columns,
+            on_conflict="ON CONFLICT (key) DO NOTHING",
         )
 
 
