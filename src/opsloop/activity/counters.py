@@ -11,6 +11,7 @@ truth and :func:`opsloop.activity.ledger.reconcile` compares (and repairs) the t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -182,6 +183,54 @@ PREFIX = "opsloop:act:"
 IDEM_TTL_SECONDS = 7 * 86400
 
 
+class LoopClient:
+    """A ``redis.asyncio`` client for the running event loop (made again on another loop:
+    a connection belongs to the loop that opened it), with scripts registered on it."""
+
+    def __init__(self, url: str, scripts: dict[str, str]) -> None:
+        self.url, self.sources = url, scripts
+        self.max_connections = 64  # requests beyond wait for a connection, not fail
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.client: Any = None
+        self.scripts: dict[str, Any] = {}
+
+    def get(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            import redis.asyncio as aredis
+
+            pool = aredis.BlockingConnectionPool.from_url(
+                self.url, max_connections=self.max_connections, timeout=10
+            )
+            self.client = aredis.Redis(connection_pool=pool)
+            self.scripts = {k: self.client.register_script(v) for k, v in self.sources.items()}
+            self._loop = loop
+        return self.client
+
+
+def _grab_call(
+    charges: Sequence[Charge], unit_id: str, idem_key: str | None
+) -> tuple[list[str], list[str], list[int | str]]:
+    scopes = sorted({c.scope for c in charges})
+    keys = [f"{PREFIX}seeded:{s}" for s in scopes] + [PREFIX + c.key for c in charges]
+    keys.append(f"{PREFIX}idem:{idem_key}" if idem_key else "")
+    args: list[int | str] = [len(scopes)]
+    for c in charges:
+        args += [c.amount, -1 if c.cap is None else c.cap]
+    args += [unit_id, IDEM_TTL_SECONDS]
+    return scopes, keys, args
+
+
+def _grab_result(charges: Sequence[Charge], code: Any, value: Any) -> tuple[str, bool] | None:
+    """``(unit, duplicate)``; None when a scope must be seeded first."""
+    code, text_value = int(code), value.decode() if isinstance(value, bytes) else str(value)
+    if code in (0, 2):
+        return text_value, code == 2
+    if code == 1:
+        raise ExhaustedError("limit reached", where=charges[int(text_value) - 1].key)
+    return None
+
+
 class RedisCounters:
     """Lua check-and-increment at scale; seeded from the SQL ledger on first use.
 
@@ -199,6 +248,7 @@ class RedisCounters:
         self._refund = self.client.register_script(_REFUND)
         self._grab = self.client.register_script(_GRAB)
         self._derive = derive
+        self.aio = LoopClient(url, {"grab": _GRAB})
 
     def charge(self, session: Session, charges: Sequence[Charge]) -> None:
         scopes = sorted({c.scope for c in charges})
@@ -233,21 +283,32 @@ class RedisCounters:
         Raises:
             ExhaustedError: a cap would be exceeded (nothing charged).
         """
-        scopes = sorted({c.scope for c in charges})
-        keys = [f"{PREFIX}seeded:{s}" for s in scopes] + [PREFIX + c.key for c in charges]
-        keys.append(f"{PREFIX}idem:{idem_key}" if idem_key else "")
-        args: list[int | str] = [len(scopes)]
-        for c in charges:
-            args += [c.amount, -1 if c.cap is None else c.cap]
-        args += [unit_id, IDEM_TTL_SECONDS]
+        scopes, keys, args = _grab_call(charges, unit_id, idem_key)
         for _ in range(3):
-            code, value = self._grab(keys=keys, args=args)
-            code, text_value = int(code), value.decode() if isinstance(value, bytes) else value
-            if code in (0, 2):
-                return str(text_value), code == 2
-            if code == 1:
-                raise ExhaustedError("limit reached", where=charges[int(text_value) - 1].key)
+            done = _grab_result(charges, *self._grab(keys=keys, args=args))
+            if done is not None:
+                return done
             seed(scopes)
+        raise ConflictError("counters are being seeded; retry", where="redis")
+
+    async def grab_async(
+        self,
+        charges: Sequence[Charge],
+        *,
+        unit_id: str,
+        idem_key: str | None,
+        seed: Callable[[list[str]], None],
+    ) -> tuple[str, bool]:
+        """:meth:`grab` on the event loop (``redis.asyncio``): other requests run while
+        this one waits for Redis. Seeding, rare, runs in a worker thread."""
+        scopes, keys, args = _grab_call(charges, unit_id, idem_key)
+        self.aio.get()
+        script = self.aio.scripts["grab"]
+        for _ in range(3):
+            done = _grab_result(charges, *(await script(keys=keys, args=args)))
+            if done is not None:
+                return done
+            await asyncio.to_thread(seed, scopes)
         raise ConflictError("counters are being seeded; retry", where="redis")
 
     def forget_key(self, idem_key: str | None) -> None:

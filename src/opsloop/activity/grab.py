@@ -254,7 +254,7 @@ class Grabber:
             activity_budget_cents=activity_budget_cents,
         )
         idem = f"{activity_id}:{customer_id}:{request_id}" if request_id else None
-        unit_id, duplicate = self.counters.grab(
+        unit_id, duplicate = await self.counters.grab_async(
             charges, unit_id=uuid.uuid4().hex, idem_key=idem, seed=self.seed
         )
         if duplicate:

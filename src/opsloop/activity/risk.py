@@ -13,11 +13,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from opsloop.activity.counters import LoopClient
 from opsloop.activity.definitions import RiskPolicy
 from opsloop.activity.models import RiskHit, RiskListEntry
 from opsloop.store import Store
@@ -151,8 +152,32 @@ def _count(s: Session, dim: str, value: str, since: datetime) -> int:
     )
 
 
+# KEYS: one sorted set per dimension, then (optional) the device's accounts set.
+# ARGV: now, a fresh member, the number of dimension keys, each one's window, then the
+# customer id and the accounts window. Returns the count of each set after the hit.
+_WINDOWS = """
+local now, member, nd = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local out = {}
+for i = 1, nd do
+  local k, w = KEYS[i], tonumber(ARGV[3 + i])
+  redis.call('ZADD', k, now, member)
+  redis.call('ZREMRANGEBYSCORE', k, 0, now - w)
+  out[i] = redis.call('ZCARD', k)
+  redis.call('EXPIRE', k, w + 1)
+end
+if #KEYS > nd then
+  local k, w = KEYS[nd + 1], tonumber(ARGV[nd + 5])
+  redis.call('ZADD', k, now, ARGV[nd + 4])
+  redis.call('ZREMRANGEBYSCORE', k, 0, now - w)
+  out[nd + 1] = redis.call('ZCARD', k)
+  redis.call('EXPIRE', k, w)
+end
+return out
+"""
+
+
 class RedisWindows:
-    """Sorted sets per (dimension, value) scored by time; one pipelined round trip."""
+    """Sorted sets per (dimension, value) scored by time; one Lua call per attempt."""
 
     PREFIX = "opsloop:risk:"
 
@@ -160,27 +185,35 @@ class RedisWindows:
         import redis
 
         self.client = redis.Redis.from_url(url)
+        self._script = self.client.register_script(_WINDOWS)
+        self.aio = LoopClient(url, {"windows": _WINDOWS})
+
+    def _call(self, a: Attempt) -> tuple[list[str], list[str | float | int]]:
+        values = a.values()
+        keys = [f"{self.PREFIX}{dim}:{v}" for dim, v in values.items()]
+        args: list[str | float | int] = [a.at.timestamp(), uuid.uuid4().hex, len(keys)]
+        args += [WINDOW_SECONDS[dim] for dim in values]
+        if a.device_id:
+            keys.append(f"{self.PREFIX}devacct:{a.device_id}")
+            args += [str(a.customer_id), DEVICE_ACCOUNTS_WINDOW]
+        return keys, args
+
+    @staticmethod
+    def _counts(a: Attempt, out: list[Any]) -> Counts:
+        values = a.values()
+        velocity = {dim: int(out[i]) for i, dim in enumerate(values)}
+        accounts = int(out[len(values)]) if a.device_id else 0
+        return Counts(velocity, accounts)
 
     def hit(self, a: Attempt) -> Counts:
-        now = a.at.timestamp()
-        values = a.values()
-        pipe = self.client.pipeline(transaction=False)
-        for dim, v in values.items():
-            key = f"{self.PREFIX}{dim}:{v}"
-            pipe.zadd(key, {uuid.uuid4().hex: now})
-            pipe.zremrangebyscore(key, 0, now - WINDOW_SECONDS[dim])
-            pipe.zcard(key)
-            pipe.expire(key, WINDOW_SECONDS[dim] + 1)
-        if a.device_id:
-            key = f"{self.PREFIX}devacct:{a.device_id}"
-            pipe.zadd(key, {str(a.customer_id): now})
-            pipe.zremrangebyscore(key, 0, now - DEVICE_ACCOUNTS_WINDOW)
-            pipe.zcard(key)
-            pipe.expire(key, DEVICE_ACCOUNTS_WINDOW)
-        out = pipe.execute()
-        velocity = {dim: int(out[4 * i + 2]) for i, dim in enumerate(values)}
-        accounts = int(out[4 * len(values) + 2]) if a.device_id else 0
-        return Counts(velocity, accounts)
+        keys, args = self._call(a)
+        return self._counts(a, self._script(keys=keys, args=args))
+
+    async def hit_async(self, a: Attempt) -> Counts:
+        """:meth:`hit` on the event loop (``redis.asyncio``)."""
+        keys, args = self._call(a)
+        self.aio.get()
+        return self._counts(a, await self.aio.scripts["windows"](keys=keys, args=args))
 
 
 class ListCache:

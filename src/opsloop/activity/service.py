@@ -427,7 +427,12 @@ async def participate_async(*, rt: Runtime, activity_id: str, req: Request) -> O
     _check_eligible(rt, row, defn, benefits, req)
     if rt.lists.stale():
         await asyncio.to_thread(rt.lists.reload)
-    attempt, verdict = _assess(rt, activity_id, defn, req, now, False, 0)
+    attempt = _attempt(activity_id, req, now, False, 0)
+    if isinstance(rt.windows, RedisWindows):
+        counts = await rt.windows.hit_async(attempt)
+    else:
+        counts = await asyncio.to_thread(rt.windows.hit, attempt)
+    verdict = evaluate(attempt, defn.risk, counts=counts, lists=rt.lists.lookup(attempt))
     if _refused(verdict, req):
         risk = await asyncio.to_thread(
             _record_decision, rt, attempt, verdict.action, verdict.score, verdict.fired
@@ -468,7 +473,17 @@ def _assess(
     in_cycle: bool,
     invites: int,
 ) -> tuple[Attempt, Verdict]:
-    attempt = Attempt(
+    attempt = _attempt(activity_id, req, now, in_cycle, invites)
+    verdict = evaluate(
+        attempt, defn.risk, counts=rt.windows.hit(attempt), lists=rt.lists.lookup(attempt)
+    )
+    return attempt, verdict
+
+
+def _attempt(
+    activity_id: str, req: Request, now: datetime, in_cycle: bool, invites: int
+) -> Attempt:
+    return Attempt(
         activity_id,
         req.customer_id,
         now,
@@ -480,10 +495,6 @@ def _assess(
         in_cycle,
         invites,
     )
-    verdict = evaluate(
-        attempt, defn.risk, counts=rt.windows.hit(attempt), lists=rt.lists.lookup(attempt)
-    )
-    return attempt, verdict
 
 
 def _rules(defn: ActivityDefinition, benefits: dict[str, BenefitDef]) -> list[Eligibility]:
