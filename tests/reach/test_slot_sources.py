@@ -304,3 +304,39 @@ def test_index_matches_a_brute_force_choice(store: Store, seed: int) -> None:
                     cands.append((a.priority, 1, -a.id, a.title))
             want = max(cands)[3] if cands else None
             assert _title(index, slot, cid) == want, (slot, cid, cands)
+
+
+def test_refresh_reads_what_is_new_and_catches_late_rows(store: Store) -> None:
+    """Refreshes after the first read only what changed (new ids, moved counts); a row
+    committed late below the last id seen makes the counts disagree: a full rebuild."""
+    index = SlotIndex(store)
+    assert index.refresh() == 0
+    _journey(store, "j")
+    _journey_banner(store, "j", [1, 2], slot="home", title="first", priority=1)
+    _dispatch(store)
+    index.refresh()
+    full_at = index._full_at
+    assert [_title(index, "home", c) for c in (1, 2, 3)] == ["first", "first", None]
+    _journey_banner(store, "j", [2, 3], slot="home", title="second", priority=2, visit=2)
+    _dispatch(store)
+    index.refresh()
+    assert index._full_at == full_at  # incremental
+    assert [_title(index, "home", c) for c in (1, 2, 3)] == ["first", "second", "second"]
+    with store.session() as s:  # "late": an id below every id already read
+        s.add(
+            SlotAssignmentRow(
+                id=-7, message_key="j:j:1:late:4:1", slot="home", customer_id=4,
+                journey_id="j", version=1, visit=1, title="late", priority=0,
+                starts_at=NOW - timedelta(minutes=1), ends_at=NOW + timedelta(hours=1),
+                created_at=NOW,
+            )
+        )  # fmt: skip
+    index.refresh()
+    assert index._full_at != full_at  # counts disagreed: rebuilt
+    assert _title(index, "home", 4) == "late"
+    _state(store, "j", 2, 2, "exited")  # visit 2 of customer 2 exits: its banner goes
+    index.refresh()
+    assert [_title(index, "home", c) for c in (1, 2, 3)] == ["first", "first", "second"]
+    _state(store, "j", 1, 1, "exited")
+    index.refresh()
+    assert [_title(index, "home", c) for c in (1, 2, 3)] == [None, "first", "second"]

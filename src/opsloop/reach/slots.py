@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from opsloop.access.clock import as_utc, utcnow
 from opsloop.activity.models import ActivityRow, Participation
@@ -60,7 +61,9 @@ class SlotContent:
     starts_at: datetime
     ends_at: datetime
     source: str = "content"  # content | activity:<id> | journey:<id>
-    hidden: frozenset[int] = frozenset()  # an activity's participants (hide_participants)
+    activity: str | None = None  # with hide_participants: hidden from its participants
+    journey: str | None = None  # a journey's assignment: shown while it runs …
+    visit: int = 0  # … and until the customer exits this visit
 
     def public(self) -> dict[str, Any]:
         return {
@@ -73,61 +76,158 @@ class SlotContent:
         }
 
 
-def _utc(value: datetime) -> datetime:
-    return as_utc(value)
+_A = SlotAssignmentRow
+_ASSIGNED = (
+    _A.id, _A.slot, _A.customer_id, _A.journey_id, _A.visit, _A.title, _A.image_url, _A.link,
+    _A.priority, _A.starts_at, _A.ends_at,
+)  # fmt: skip
+_CONTENT = (
+    SlotContentRow.id, SlotContentRow.slot, SlotContentRow.title, SlotContentRow.image_url,
+    SlotContentRow.link, SlotContentRow.priority, SlotContentRow.starts_at,
+    SlotContentRow.ends_at, SlotContentRow.activity_id, SlotContentRow.hide_participants,
+    ActivityRow.status,
+)  # fmt: skip
+FULL_EVERY = timedelta(minutes=10)  # a full rebuild also drops assignments that expired
 
 
 class SlotIndex:
+    """The slots' contents in memory, rebuilt by :meth:`refresh` at little cost.
+
+    Contents and assignments never change once written, so a refresh reads what is new
+    (assignments by id, a content's customer list once) plus the *states* that decide
+    visibility — running journeys, customers who exited, activities' status and
+    participants — each re-read only when a count says it moved. A count that does not
+    add up (a row committed late with a lower id) triggers a full rebuild, as does
+    ``FULL_EVERY``. ``best`` applies the states at lookup, so a journey pausing hides its
+    banners at the next refresh without rebuilding anything.
+    """
+
     def __init__(self, store: Store, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.store, self.clock = store, clock
-        self._by_slot: dict[str, list[SlotContent]] = {}
-        self._assigned: dict[str, dict[int, list[SlotContent]]] = {}
         self.refreshed_at: datetime | None = None
+        self._by_slot: dict[str, list[SlotContent]] = {}
+        self._customers: dict[int, frozenset[int] | None] = {}  # content id → its list
+        self._assigned: dict[str, dict[int, list[SlotContent]]] = {}
+        self._seen_max, self._seen_total = 0, 0
+        self._full_at: datetime | None = None
+        self._journeys: set[str] = set()  # journeys with assignments
+        self._running: frozenset[str] = frozenset()
+        self._exit_counts: dict[str, int] = {}
+        self._exited: frozenset[tuple[str, int, int]] = frozenset()
+        self._part_counts: dict[str, int] = {}
+        self._took_part: dict[str, frozenset[int]] = {}
 
     def refresh(self) -> int:
-        """Rebuild from the store; returns how many contents and assignments are live."""
+        """Bring the index up to date; returns how many contents and assignments it holds."""
         now = self.clock()
         with self.store.session() as s:
-            rows = s.execute(
-                select(SlotContentRow, ActivityRow.status)
-                .outerjoin(ActivityRow, ActivityRow.activity_id == SlotContentRow.activity_id)
-                .where(SlotContentRow.ends_at > now)
-            ).all()
-            live = [r for r, st in rows if r.activity_id is None or st == "running"]
-            hiding = sorted({r.activity_id for r in live if r.activity_id and r.hide_participants})
-            took_part: dict[str, set[int]] = {a: set() for a in hiding}
-            if hiding:
-                for act, cid in s.execute(
-                    select(Participation.activity_id, Participation.customer_id)
-                    .where(Participation.activity_id.in_(hiding))
-                    .distinct()
-                ):
-                    took_part[act].add(int(cid))
-            a = SlotAssignmentRow
-            exited = exists().where(
-                and_(
-                    CustomerState.journey_id == a.journey_id,
-                    CustomerState.customer_id == a.customer_id,
-                    CustomerState.visit == a.visit,
-                    CustomerState.status == "exited",
-                )
+            self._refresh_assignments(s, now)
+            self._running = frozenset(
+                s.scalars(select(JourneyRow.journey_id).where(JourneyRow.status == "running"))
             )
-            assigned = s.execute(
-                select(
-                    a.id,
-                    a.slot,
-                    a.customer_id,
-                    a.journey_id,
-                    a.title,
-                    a.image_url,
-                    a.link,
-                    a.priority,
-                    a.starts_at,
-                    a.ends_at,
-                )
-                .join(JourneyRow, JourneyRow.journey_id == a.journey_id)
-                .where(a.ends_at > now, JourneyRow.status == "running", ~exited)
+            self._exited = self._moved(
+                s, self._journeys, self._exit_counts, self._exited_of, self._exited
+            )
+            hiding = self._refresh_contents(s, now)
+            self._took_part = self._participants(s, hiding)
+        self.refreshed_at = now
+        held = sum(len(v) for per in self._assigned.values() for v in per.values())
+        return held + sum(len(v) for v in self._by_slot.values())
+
+    # -- assignments (journeys' slot messages) -------------------------------------------
+    def _refresh_assignments(self, s: Session, now: datetime) -> None:
+        total, top = s.execute(select(func.count(), func.max(_A.id))).one()
+        total, top = int(total), int(top or 0)
+        full = self._full_at is None or now - self._full_at >= FULL_EVERY
+        if not full and total != self._seen_total:
+            rows = s.execute(
+                select(*_ASSIGNED).where(_A.id > self._seen_max, _A.id <= top).order_by(_A.id)
             ).all()
+            if self._seen_total + len(rows) == total:
+                self._add(self._assigned, rows, now)  # new lists swapped in, never mutated
+                self._seen_max, self._seen_total = top, total
+                return
+            full = True  # a row committed late below the last id seen: start over
+        if full:
+            # Counted before this read: a row committed in between makes the next count
+            # disagree, and that refresh starts over again.
+            rows = s.execute(select(*_ASSIGNED).where(_A.id <= top, _A.ends_at > now)).all()
+            per: dict[str, dict[int, list[SlotContent]]] = {}
+            self._journeys = set()
+            self._add(per, rows, now)
+            self._assigned, self._seen_max, self._seen_total = per, top, total
+            self._full_at = now
+
+    def _add(self, per: dict[str, dict[int, list[SlotContent]]], rows: Any, now: datetime) -> None:
+        new: dict[tuple[str, int], list[SlotContent]] = {}
+        for aid, slot, cid, jid, visit, title, image, link, prio, start, end in rows:
+            end = as_utc(end)
+            if end <= now:
+                continue
+            c = SlotContent(
+                aid, slot, title, image, link, prio, None, as_utc(start), end,
+                f"journey:{jid}", None, jid, visit,
+            )  # fmt: skip
+            new.setdefault((slot, int(cid)), []).append(c)
+            self._journeys.add(jid)
+        for (slot, cid), items in new.items():
+            d = per.setdefault(slot, {})
+            d[cid] = sorted([*d.get(cid, ()), *items], key=lambda c: (-c.priority, c.id))
+
+    @staticmethod
+    def _exited_of(s: Session, journeys: list[str]) -> set[tuple[str, int, int]]:
+        q = select(CustomerState.journey_id, CustomerState.customer_id, CustomerState.visit)
+        q = q.where(CustomerState.journey_id.in_(journeys), CustomerState.status == "exited")
+        return {(j, int(c), int(v)) for j, c, v in s.execute(q)}
+
+    def _moved(
+        self,
+        s: Session,
+        journeys: set[str],
+        counts: dict[str, int],
+        load: Callable[[Session, list[str]], set[tuple[str, int, int]]],
+        held: frozenset[tuple[str, int, int]],
+    ) -> frozenset[tuple[str, int, int]]:
+        """Exited (journey, customer, visit) of ``journeys``, re-read per journey only
+        when its count of exited states changed."""
+        if not journeys:
+            counts.clear()
+            return frozenset()
+        now_counts = {
+            j: int(n)
+            for j, n in s.execute(
+                select(CustomerState.journey_id, func.count())
+                .where(CustomerState.journey_id.in_(sorted(journeys)))
+                .where(CustomerState.status == "exited")
+                .group_by(CustomerState.journey_id)
+            )
+        }
+        changed = sorted(j for j in journeys if now_counts.get(j, 0) != counts.get(j, -1))
+        if not changed:
+            return held
+        keep = {t for t in held if t[0] in journeys and t[0] not in changed}
+        counts.clear()
+        counts.update({j: now_counts.get(j, 0) for j in journeys})
+        return frozenset(keep | load(s, changed))
+
+    # -- contents and activity banners -----------------------------------------------
+    def _refresh_contents(self, s: Session, now: datetime) -> list[str]:
+        rows = s.execute(
+            select(*_CONTENT)
+            .outerjoin(ActivityRow, ActivityRow.activity_id == SlotContentRow.activity_id)
+            .where(SlotContentRow.ends_at > now)
+        ).all()
+        live = [r for r in rows if r.activity_id is None or r.status == "running"]
+        new = [r.id for r in live if r.id not in self._customers]
+        for i in range(0, len(new), 500):
+            for cid, ids in s.execute(
+                select(SlotContentRow.id, SlotContentRow.customer_ids).where(
+                    SlotContentRow.id.in_(new[i : i + 500])
+                )
+            ):
+                self._customers[cid] = frozenset(ids) if ids is not None else None
+        keep = {r.id for r in rows}
+        self._customers = {k: v for k, v in self._customers.items() if k in keep}
         by: dict[str, list[SlotContent]] = {}
         for r in live:
             by.setdefault(r.slot, []).append(
@@ -138,39 +238,47 @@ class SlotIndex:
                     r.image_url,
                     r.link,
                     r.priority,
-                    frozenset(r.customer_ids) if r.customer_ids is not None else None,
-                    _utc(r.starts_at),
-                    _utc(r.ends_at),
+                    self._customers.get(r.id),
+                    as_utc(r.starts_at),
+                    as_utc(r.ends_at),
                     f"activity:{r.activity_id}" if r.activity_id else "content",
-                    frozenset(took_part.get(r.activity_id or "", ())),
+                    r.activity_id if r.hide_participants else None,
                 )
             )
         for items in by.values():
             items.sort(key=lambda c: (-c.priority, c.id))
-        per: dict[str, dict[int, list[SlotContent]]] = {}
-        for aid, slot, cid, jid, title, image, link, prio, start, end in assigned:
-            per.setdefault(slot, {}).setdefault(int(cid), []).append(
-                SlotContent(
-                    aid,
-                    slot,
-                    title,
-                    image,
-                    link,
-                    prio,
-                    None,
-                    _utc(start),
-                    _utc(end),
-                    f"journey:{jid}",
+        self._by_slot = by  # a reference swap: readers see the old list or the new one
+        return sorted({r.activity_id for r in live if r.activity_id and r.hide_participants})
+
+    def _participants(self, s: Session, hiding: list[str]) -> dict[str, frozenset[int]]:
+        """Who took part in each activity whose banner hides from participants (re-read
+        per activity only when its count of participations changed)."""
+        if not hiding:
+            self._part_counts = {}
+            return {}
+        counts = {
+            a: int(n)
+            for a, n in s.execute(
+                select(Participation.activity_id, func.count())
+                .where(Participation.activity_id.in_(hiding))
+                .group_by(Participation.activity_id)
+            )
+        }
+        out = {}
+        for a in hiding:
+            if a in self._took_part and counts.get(a, 0) == self._part_counts.get(a):
+                out[a] = self._took_part[a]
+                continue
+            out[a] = frozenset(
+                int(c)
+                for c in s.scalars(
+                    select(Participation.customer_id).where(Participation.activity_id == a)
                 )
             )
-        for customers in per.values():
-            for items in customers.values():
-                items.sort(key=lambda c: (-c.priority, c.id))
-        # Reference swaps: readers see the old index or the new one, never half of one.
-        self._by_slot, self._assigned = by, per
-        self.refreshed_at = now
-        return len(live) + len(assigned)
+        self._part_counts = {a: counts.get(a, 0) for a in hiding}
+        return out
 
+    # -- lookups ------------------------------------------------------------------------
     def best(self, slot: str, customer_id: int, now: datetime | None = None) -> SlotContent | None:
         now = now or self.clock()
         found = None
@@ -178,14 +286,19 @@ class SlotIndex:
             if (
                 c.starts_at <= now < c.ends_at
                 and (c.customers is None or customer_id in c.customers)
-                and customer_id not in c.hidden
+                and (c.activity is None or customer_id not in self._took_part.get(c.activity, ()))
             ):
                 found = c
                 break
         mine = self._assigned.get(slot)
         if mine:
+            running, exited = self._running, self._exited
             for c in mine.get(customer_id, ()):
-                if c.starts_at <= now < c.ends_at:
+                if (
+                    c.starts_at <= now < c.ends_at
+                    and c.journey in running
+                    and (c.journey, customer_id, c.visit) not in exited
+                ):
                     if found is None or c.priority >= found.priority:
                         found = c
                     break
