@@ -62,3 +62,47 @@ def redeem_all(url: str, seed: int) -> int:
     finally:
         store.close()
     return won
+
+
+def grab_lean(url: str, redis_url: str, seed: int, attempts: int) -> int:
+    """The lean path's grab (one Lua call + group commit), ``attempts`` at once in one
+    event loop; returns how many units this process was granted."""
+    import asyncio
+
+    from opsloop.activity.grab import Grabber
+
+    store, rng = Store.open(url, migrate=False), random.Random(seed)
+    counters = RedisCounters(redis_url, ledger.derived_counters)
+
+    def seed_scopes(scopes: list[str]) -> None:
+        with store.session() as s:
+            for scope in scopes:
+                counters.seed(s, scope)
+
+    g = Grabber(store, counters, seed_scopes)
+    b = coupon(total_stock=STOCK, per_customer_lifetime=PER_CUSTOMER, budget_cents=BUDGET)
+
+    async def one(i: int) -> int:
+        try:
+            _unit, dup = await g.grab(
+                b,
+                activity_id="a1",
+                activity_budget_cents=None,
+                customer_id=rng.randrange(CUSTOMERS),
+                now=NOW,
+                request_id=f"{seed}-{i}" if i % 5 else "shared-retry",
+                action="coupon_drop",
+            )
+        except ExhaustedError:
+            return 0
+        except ConflictError:  # the shared retry key still being stored by another process
+            return 0
+        return 0 if dup else 1
+
+    async def run() -> int:
+        return sum(await asyncio.gather(*(one(i) for i in range(attempts))))
+
+    try:
+        return asyncio.run(run())
+    finally:
+        store.close()
