@@ -168,6 +168,36 @@ def _journeys(rt: Runtime) -> Job:
     return Job("journeys", run, every=5, singleton=True)
 
 
+def _journey_ticks(rt: Runtime) -> Job:
+    """Due timers, waits and recurring entries of running journeys, shared by workers.
+
+    Each journey is ticked under its own lock, so N workers split the journeys between
+    them (the stream subscription stays with the ``journeys`` singleton).
+    """
+    from datetime import UTC
+
+    from opsloop.access.principal import LOCAL_OPERATOR
+    from opsloop.runtime.singleton import KeyedLocks
+    from opsloop.strategy.runner import tick_running_journeys
+
+    locks = KeyedLocks(rt.settings.database_url, rt.settings.home)
+    rt.closers.append(locks.close)
+
+    def run(_now: datetime) -> int:
+        tick_running_journeys(
+            store=rt.store,
+            wh=rt.warehouse,
+            principal=LOCAL_OPERATOR,
+            home=rt.settings.home,
+            redis_url=rt.settings.redis_url,
+            clock=lambda: datetime.now(UTC),
+            locks=locks,
+        )
+        return 0  # timers are due by the second: one pass a second is enough
+
+    return Job("journey-ticks", run, every=1.0)
+
+
 # name → (what it does, singleton?, factory)
 JOB_FACTORIES: dict[str, tuple[str, bool, Callable[[Runtime], Job]]] = {
     "reach-dispatch": (
@@ -179,6 +209,11 @@ JOB_FACTORIES: dict[str, tuple[str, bool, Callable[[Runtime], Job]]] = {
         "run journeys: event triggers, waits, timers, recurring entries",
         True,
         _journeys,
+    ),
+    "journey-ticks": (
+        "tick running journeys (timers, waits, recurring entries), shared between workers",
+        False,
+        _journey_ticks,
     ),
     "segment-refresh": ("materialise segments whose schedule fired", True, _segment_refresh),
     "tag-refresh": ("compute tags whose schedule fired", True, _tag_refresh),

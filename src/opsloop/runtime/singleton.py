@@ -104,3 +104,55 @@ def leadership(database_url: str, home: Path, name: str) -> Leadership:
     if postgres_url(database_url) is not None:
         return PostgresLeadership(database_url, name)
     return FileLeadership(home, name)
+
+
+class KeyedLocks:
+    """Many short-lived try-locks by name (e.g. one per journey) on one connection.
+
+    PostgreSQL: session advisory locks on a connection kept for the process (reconnected
+    if it drops — its locks went with it); SQLite: ``flock`` on ``HOME/locks/NAME.lock``.
+    Used where several processes share a list of work items and each item must be
+    worked by one of them at a time.
+    """
+
+    def __init__(self, database_url: str, home: Path) -> None:
+        self.url = postgres_url(database_url)
+        self.home = home
+        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._files: dict[str, FileLeadership] = {}
+
+    def try_acquire(self, name: str) -> bool:
+        if self.url is None:
+            lock = FileLeadership(self.home, name)
+            if not lock.try_acquire():
+                return False
+            self._files[name] = lock
+            return True
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.url, autocommit=True)
+        try:
+            row = self._conn.execute(
+                "select pg_try_advisory_lock(%s)", (lock_key(name),)
+            ).fetchone()
+        except psycopg.OperationalError:
+            self._conn.close()
+            self._conn = None
+            return False
+        return bool(row is not None and row[0])
+
+    def release(self, name: str) -> None:
+        if self.url is None:
+            lock = self._files.pop(name, None)
+            if lock is not None:
+                lock.release()
+            return
+        if self._conn is not None and not self._conn.closed:
+            self._conn.execute("select pg_advisory_unlock(%s)", (lock_key(name),))
+
+    def close(self) -> None:
+        for lock in self._files.values():
+            lock.release()
+        self._files.clear()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

@@ -12,6 +12,10 @@ Two threads: the stream subscription (micro-batches through
 once, and the entry keys make a redelivery enter nobody twice) and the clock (every
 ``tick_every`` seconds, :func:`opsloop.strategy.service.tick_journey` for each running
 journey: due timers, event-wait checks against the warehouse, cron entries).
+The clock's work is shared: :func:`tick_running_journeys` ticks a journey only while
+holding that journey's lock, so any number of ``opsloop worker --jobs journey-ticks``
+processes split the running journeys between them (scale-out) while this runner keeps
+the one stream subscription.
 :meth:`JourneyRunner.stop` (SIGTERM in ``opsloop journey run``) lets the batch in hand
 finish and commit before it returns.
 """
@@ -33,6 +37,7 @@ from opsloop.access.principal import Principal
 from opsloop.collect.log import EventStream, Record, Subscription
 from opsloop.errors import ConflictError
 from opsloop.logging import get_logger
+from opsloop.runtime.singleton import KeyedLocks
 from opsloop.store import Store
 from opsloop.strategy import service
 from opsloop.strategy.models import JourneyRow
@@ -109,6 +114,7 @@ class JourneyRunner:
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.tick_every = tick_every
         self.lock = RunnerLock(store)
+        self.tick_locks = KeyedLocks(store.engine.url.render_as_string(hide_password=False), home)
         self.batches = 0
         self.errors = 0
         self._stop = threading.Event()
@@ -137,22 +143,15 @@ class JourneyRunner:
 
     def tick_all(self) -> dict[str, Any]:
         """Timers, event-wait checks and cron entries of every running journey, once."""
-        with self.store.session() as s:
-            running = select(JourneyRow.journey_id).where(JourneyRow.status == "running")
-            ids = list(s.scalars(running))
-        policy = service.load_policy(self.home)
-        out: dict[str, Any] = {}
-        for jid in ids:
-            out[jid] = service.tick_journey(
-                store=self.store,
-                wh=self.wh,
-                principal=self.principal,
-                journey_id=jid,
-                now=self.clock(),
-                policy=policy,
-                redis_url=self.redis_url,
-            )
-        return out
+        return tick_running_journeys(
+            store=self.store,
+            wh=self.wh,
+            principal=self.principal,
+            home=self.home,
+            redis_url=self.redis_url,
+            clock=self.clock,
+            locks=self.tick_locks,
+        )
 
     def _clock(self) -> None:
         while not self._stop.wait(self.tick_every):
@@ -170,4 +169,45 @@ class JourneyRunner:
         if self._timer is not None:
             self._timer.join()
         self.lock.release()
+        self.tick_locks.close()
         log.info("journey runner stopped", batches=self.batches, errors=self.errors)
+
+
+def tick_running_journeys(
+    *,
+    store: Store,
+    wh: Warehouse,
+    principal: Principal,
+    home: Path,
+    redis_url: str | None,
+    clock: Callable[[], dt.datetime],
+    locks: KeyedLocks,
+) -> dict[str, Any]:
+    """Tick every running journey whose lock this process gets; skip those another has.
+
+    The lock is per journey (advisory lock on PostgreSQL, ``flock`` on SQLite), held for
+    one tick and released, so several processes share the journeys; a process killed
+    mid-tick loses its lock with its session and the next tick redoes the keyed steps.
+    """
+    with store.session() as s:
+        running = select(JourneyRow.journey_id).where(JourneyRow.status == "running")
+        ids = list(s.scalars(running))
+    policy = service.load_policy(home)
+    out: dict[str, Any] = {}
+    for jid in ids:
+        name = f"journey-tick-{hashlib.sha256(jid.encode()).hexdigest()[:16]}"
+        if not locks.try_acquire(name):
+            continue  # another process is ticking it right now
+        try:
+            out[jid] = service.tick_journey(
+                store=store,
+                wh=wh,
+                principal=principal,
+                journey_id=jid,
+                now=clock(),
+                policy=policy,
+                redis_url=redis_url,
+            )
+        finally:
+            locks.release(name)
+    return out
