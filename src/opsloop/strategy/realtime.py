@@ -15,20 +15,25 @@ journey:
 
 Why not one call per event: a call costs a few transactions and warehouse look-ups; a
 batch costs the same few, so throughput grows with load while latency stays one batch.
+A micro-batch is **one transaction** over every journey (entries, resumes, steps,
+outbox rows, counters, states, node counts): one commit, and a failure rolls the whole
+batch back for the stream to redeliver.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from opsloop.access.principal import Principal
 from opsloop.collect import identity
@@ -117,10 +122,25 @@ class BatchOverlay:
 
 def running_journeys(store: Store) -> list[JourneyDefinition]:
     with store.session() as s:
-        rows = s.execute(
-            select(JourneyVersionRow.definition).where(JourneyVersionRow.status == "running")
-        ).scalars()
-        return [validate_journey(d) for d in rows]
+        return _running(s, {})
+
+
+def _running(
+    session: Session, cache: dict[tuple[str, int], JourneyDefinition]
+) -> list[JourneyDefinition]:
+    """The running versions; a version's document never changes, so ``cache`` keeps it
+    validated across batches (only the (id, version) pairs are read each time)."""
+    jv = JourneyVersionRow
+    keys = session.execute(
+        select(jv.journey_id, jv.version).where(jv.status == "running").order_by(jv.journey_id)
+    ).all()
+    out = []
+    for jid, version in keys:
+        if (jid, version) not in cache:
+            doc = session.get_one(jv, (jid, version)).definition
+            cache[(jid, version)] = validate_journey(doc)
+        out.append(cache[(jid, version)])
+    return out
 
 
 def process(
@@ -133,15 +153,25 @@ def process(
     policy: ContactPolicy,
     now: dt.datetime,
     scoped: Ids | None = None,
+    session: Session | None = None,
 ) -> dict[str, int]:
     """One micro-batch through every running journey; counts entered and resumed.
 
     ``scoped``: the customer ids in the caller's scope, when already known (a runner
     keeps them with its snapshot); otherwise one warehouse query finds them.
+    ``session``: the batch's transaction (one is opened when None); every journey's
+    entries and resumes run in it and commit together.
     """
-    out: dict[str, int] = {}
     if not events:
-        return out
+        return {}
+    if session is None:
+        with store.session() as s:
+            return process(
+                events, store=store, data=data, journeys=journeys, ports=ports,
+                policy=policy, now=now, scoped=scoped, session=s,
+            )  # fmt: skip
+    one = _within(session)
+    out: dict[str, int] = {}
     overlay = BatchOverlay(data, events)
     who = np.array(sorted({e.customer_id for e in events}), np.int64)
     known = who[np.isin(who, scoped)] if scoped is not None else None
@@ -157,7 +187,7 @@ def process(
             if not first:
                 continue
             res = enter(
-                sessions=store.session,
+                sessions=one,
                 journey=j,
                 entry_node=node.id,
                 ids=np.fromiter(first.keys(), np.int64, len(first)),
@@ -171,7 +201,7 @@ def process(
         waiting = {e.customer_id for e in events if any(matches(w, e) for w in waits)}
         if waiting:
             got = tick(
-                sessions=store.session,
+                sessions=one,
                 journey=j,
                 data=overlay,
                 ports=ports,
@@ -180,6 +210,16 @@ def process(
             )
             out[f"{j.id}/resumed"] = sum(m.get("branch:event", 0) for m in got.values())
     return out
+
+
+def _within(session: Session) -> Callable[[], Any]:
+    """A ``sessions()`` factory that hands out the batch's one transaction again."""
+
+    @contextmanager
+    def again() -> Iterator[Session]:
+        yield session
+
+    return again
 
 
 def _in_scope(data: WarehouseData, ids: Ids) -> set[int]:
@@ -210,6 +250,7 @@ class Processor:
     _data: WarehouseData | None = None
     _scoped: Ids | None = None
     _at: float = 0.0
+    _journeys: dict[tuple[str, int], JourneyDefinition] = field(default_factory=dict)
 
     def snapshot(self, now: dt.datetime) -> tuple[WarehouseData, Ids]:
         stale = time.monotonic() - self._at > self.refresh_s
@@ -223,18 +264,22 @@ class Processor:
 
     def __call__(self, records: Sequence[Record]) -> dict[str, int]:
         events = stream_events(records, self.store)
-        journeys = running_journeys(self.store) if events else []
-        if not journeys:
+        if not events:
             return {}
-        now = self.clock()
-        data, scoped = self.snapshot(now)
-        return process(
-            events,
-            store=self.store,
-            data=data,
-            journeys=journeys,
-            ports=self.ports,
-            policy=self.policy,
-            now=now,
-            scoped=scoped,
-        )
+        with self.store.session() as s:  # the whole micro-batch: one transaction
+            journeys = _running(s, self._journeys)
+            if not journeys:
+                return {}
+            now = self.clock()
+            data, scoped = self.snapshot(now)
+            return process(
+                events,
+                store=self.store,
+                data=data,
+                journeys=journeys,
+                ports=self.ports,
+                policy=self.policy,
+                now=now,
+                scoped=scoped,
+                session=s,
+            )
