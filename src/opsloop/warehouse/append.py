@@ -38,6 +38,11 @@ def append(wh: Warehouse, table_name: str, data: pa.Table, dataset: str | None =
         f"from {{src}}) d where _rn = 1"
     )
     with wh.lock:
+        if wh.dialect == "spark":
+            from opsloop.warehouse import spark
+
+            lake = spark.parse_spark_url(wh.url).lake
+            return spark.append_rows(wh.con, lake, ds, table_name, data, tuple(spec.key))
         if wh.dialect == "duckdb":
             return _append_duckdb(wh, ds, target, cols, key, dedup, table_name, data)
         return _append_ibis(wh, ds, target, cols, key, dedup, table_name, data)
