@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
 
 from opsloop.errors import OpsloopError
 from opsloop.settings import Settings
@@ -42,16 +43,21 @@ def profile_problems(settings: Settings) -> list[str]:
     return problems
 
 
-def pending_migrations(database_url: str) -> list[str]:
-    """Head revisions the store has not reached yet (empty when it is current)."""
+def pending_migrations(database_url: str, engine: Engine | None = None) -> list[str]:
+    """Head revisions the store has not reached yet (empty when it is current).
+
+    Pass the open store's ``engine`` (readiness probes run every few seconds and should
+    borrow a pooled connection, not open a pool of their own)."""
     script = ScriptDirectory.from_config(alembic_config(database_url))
     heads = set(script.get_heads())
-    engine = make_engine(database_url)
+    own = engine is None
+    eng = make_engine(database_url) if engine is None else engine
     try:
-        with engine.connect() as conn:
+        with eng.connect() as conn:
             current = set(MigrationContext.configure(conn).get_current_heads())
     finally:
-        engine.dispose()
+        if own:
+            eng.dispose()
     reached: set[str] = set()
     for rev in current:
         reached.update(r.revision for r in script.iterate_revisions(rev, "base"))

@@ -43,7 +43,7 @@ def check_dependencies(settings: Settings, store: Store, warehouse: Warehouse) -
     def _store() -> str:
         with store.engine.connect() as conn:
             conn.execute(text("select 1"))
-        missing = pending_migrations(settings.database_url)
+        missing = pending_migrations(settings.database_url, store.engine)
         if missing:
             raise RuntimeError(f"store behind migrations {', '.join(missing)}")
         return "migrated"
