@@ -12,6 +12,8 @@ in flight, one-statement completion). Runs over fresh outboxes of ``--messages``
 * ``limited_low``: the same at ``--low-rate`` (ten seconds' worth), a rate a busy
   machine can carry — so the limiter's accuracy is seen apart from the capacity;
 * ``unlimited``: no bucket — the dispatcher's ceiling;
+* ``unlimited_workers`` (with ``--workers N``): the same with N dispatcher processes
+  sharing the outbox (rows leased with ``SKIP LOCKED``), started together;
 * ``baseline``: the threaded :class:`opsloop.reach.dispatch.Dispatcher` (httpx, 16
   threads, per-row completion), a fifth of the messages.
 
@@ -248,6 +250,53 @@ def run_async(
     return _summary(store, url, n, handled, wall, rate, cpu)
 
 
+def _worker(db_url: str, url: str, batch: int, go: Any, out: Any) -> None:
+    """One dispatcher process of a ``--workers`` run: ready, wait for ``go``, dispatch."""
+    import uvloop
+
+    store = Store.open(db_url)
+    ch = AsyncWebhookChannel("sms", url=url, secret=SECRET, bucket=None, connections=256)
+    d = AsyncDispatcher(store, {"sms": ch}, batch=batch, inflight=3, lanes=256)
+    out.put(("ready", 0, 0.0))
+    go.wait()
+    c0 = time.process_time()
+    handled = uvloop.run(d.run(asyncio.Event(), once=True))
+    cpu = time.process_time() - c0
+    d.close()
+    store.close()
+    out.put(("done", handled, cpu))
+
+
+def run_workers(
+    store: Store, url: str, n: int, run: str, batch: int, workers: int
+) -> dict[str, Any]:
+    """``workers`` dispatcher processes on one outbox (claims with SKIP LOCKED)."""
+    import multiprocessing as mp
+
+    fill(store, n, run)
+    ctx = mp.get_context("spawn")
+    go, out = ctx.Event(), ctx.Queue()
+    db_url = store.engine.url.render_as_string(hide_password=False)
+    procs = [
+        ctx.Process(target=_worker, args=(db_url, url, batch, go, out)) for _ in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        assert out.get(timeout=300)[0] == "ready"
+    t0 = time.perf_counter()
+    go.set()
+    done = [out.get(timeout=600) for _ in procs]
+    wall = time.perf_counter() - t0
+    for p in procs:
+        p.join(timeout=30)
+    handled = sum(h for _, h, _ in done)
+    cpu = sum(c for *_, c in done)
+    res = _summary(store, url, n, handled, wall, None, cpu)
+    res["workers"] = workers
+    return res
+
+
 def run_threaded(store: Store, url: str, n: int, run: str) -> dict[str, Any]:
     fill(store, n, run)
     ch = WebhookChannel("sms", url=url, secret=SECRET, connections=16)
@@ -302,6 +351,12 @@ def main(argv: list[str] | None = None) -> None:
         help="a second limited run at a rate the machine can surely carry (0: skip)",
     )
     ap.add_argument("--baseline-messages", type=int, default=None)
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="also an unlimited run with this many dispatcher processes (1: skip)",
+    )
     ap.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.serve:
@@ -320,12 +375,17 @@ def main(argv: list[str] | None = None) -> None:
                 )
         with pg_store() as store:
             result["unlimited"] = run_async(store, url, args.messages, "u", None, args.batch)
+        if args.workers > 1:
+            with pg_store() as store:
+                result["unlimited_workers"] = run_workers(
+                    store, url, args.messages, "w", args.batch, args.workers
+                )
         with pg_store() as store:
             nb = args.baseline_messages or max(1000, args.messages // 5)
             result["baseline_threaded"] = run_threaded(store, url, nb, "b")
         base = result["baseline_threaded"]["msgs_per_s"]
         result["unlimited_vs_baseline"] = round(result["unlimited"]["msgs_per_s"] / base, 2)
-    for k in ("limited", "limited_low", "unlimited", "baseline_threaded"):
+    for k in ("limited", "limited_low", "unlimited", "unlimited_workers", "baseline_threaded"):
         result.get(k, {}).pop("arrivals", None)
     print(json.dumps(result))
 
