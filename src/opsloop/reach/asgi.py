@@ -12,7 +12,9 @@ What it keeps, exactly as the route does (a test compares both, status, body and
 - the caller from ``Authorization: Bearer`` — the local operator token, or an API token
   through the per-process verification cache of :mod:`opsloop.access.credentials` (a
   cache miss is verified on a worker thread, as the route's dependency would be);
-- the per-principal rate limit (429), the ``reach:serve`` permission (403), the data
+- the per-principal rate limit (429; called inline: the in-memory limiter costs
+  microseconds, the Redis one of the production profile one round trip during which
+  this process's loop waits), the ``reach:serve`` permission (403), the data
   scope (a caller who is not bank-wide gets 404 for a customer outside their scope;
   the scoped warehouse query runs on a worker thread);
 - the error bodies (``{"detail": ...}`` with ``WWW-Authenticate`` / ``Retry-After``),
