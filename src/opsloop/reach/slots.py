@@ -116,9 +116,14 @@ class SlotIndex:
         self._exited: frozenset[tuple[str, int, int]] = frozenset()
         self._part_counts: dict[str, int] = {}
         self._took_part: dict[str, frozenset[int]] = {}
+        self._lock = threading.Lock()
 
     def refresh(self) -> int:
         """Bring the index up to date; returns how many contents and assignments it holds."""
+        with self._lock:  # the refresher thread and a request's refresh-after-write
+            return self._refresh()
+
+    def _refresh(self) -> int:
         now = self.clock()
         with self.store.session() as s:
             self._refresh_assignments(s, now)
@@ -176,8 +181,18 @@ class SlotIndex:
 
     @staticmethod
     def _exited_of(s: Session, journeys: list[str]) -> set[tuple[str, int, int]]:
-        q = select(CustomerState.journey_id, CustomerState.customer_id, CustomerState.visit)
-        q = q.where(CustomerState.journey_id.in_(journeys), CustomerState.status == "exited")
+        st = CustomerState
+        q = (
+            select(st.journey_id, st.customer_id, st.visit)
+            .join(  # only customers holding a banner: memory follows assignments, not exits
+                _A,
+                (_A.journey_id == st.journey_id)
+                & (_A.customer_id == st.customer_id)
+                & (_A.visit == st.visit),
+            )
+            .where(st.journey_id.in_(journeys), st.status == "exited")
+            .distinct()
+        )
         return {(j, int(c), int(v)) for j, c, v in s.execute(q)}
 
     def _moved(
