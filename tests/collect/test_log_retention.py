@@ -35,8 +35,9 @@ def test_nothing_is_retired_before_the_flusher_and_every_consumer_are_past(
     tmp_path: Path,
 ) -> None:
     d = tmp_path / "events"
-    with EventLog(d, segment_bytes=4096, retention_s=DAY) as log:
+    with EventLog(d, segment_bytes=4096, retention_s=DAY, dedupe_window_s=0.0) as log:
         _fill(log, "a", 300)
+        log.settle()  # no id window: nothing holds segments back but the consumers
         segs = _bounds(log)
         assert len(segs) >= 6
         later = time.time() + 2 * DAY
@@ -70,8 +71,9 @@ def test_retired_segments_are_exactly_the_old_fully_consumed_prefix(
 ) -> None:
     rng = random.Random(seed)
     d = tmp_path / "events"
-    with EventLog(d, segment_bytes=4096, retention_s=DAY) as log:
+    with EventLog(d, segment_bytes=4096, retention_s=DAY, dedupe_window_s=0.0) as log:
         _fill(log, "b", rng.randrange(100, 400))
+        log.settle()
         segs = _bounds(log)
         sealed_at = [s.sealed_at for s in log._segments]
         positions = {n: rng.randrange(0, log.end_offset + 1) for n in ("warehouse", "j1", "j2")}
@@ -96,7 +98,7 @@ def test_retired_segments_are_exactly_the_old_fully_consumed_prefix(
 
 def test_retention_runs_on_roll_in_the_background(tmp_path: Path) -> None:
     d = tmp_path / "events"
-    with EventLog(d, segment_bytes=4096, retention_s=0.0) as log:
+    with EventLog(d, segment_bytes=4096, retention_s=0.0, dedupe_window_s=0.0) as log:
         _fill(log, "c", 100)
         log.commit("warehouse", log.end_offset)
         first = _bounds(log)[0]
@@ -105,8 +107,16 @@ def test_retention_runs_on_roll_in_the_background(tmp_path: Path) -> None:
         while log._segments[0].base == first[0] and time.monotonic() < deadline:
             time.sleep(0.05)
         assert log.retired and log._segments[0].base > first[0]
-        # ids of retired segments are still duplicates while in the dedupe window
-        assert log.append([("c0", b"{}")]).duplicates == ("c0",)
+
+
+def test_a_segment_whose_ids_are_in_the_dedupe_window_is_kept(tmp_path: Path) -> None:
+    d = tmp_path / "events"
+    with EventLog(d, segment_bytes=4096, retention_s=0.0) as log:  # window: 7 days
+        _fill(log, "c", 200)
+        log.commit("warehouse", log.end_offset)
+        log.settle()
+        assert log.retire(now=time.time() + 2 * DAY) == []
+        assert log.append([("c0", b"{}")]).duplicates == ("c0",)  # still a duplicate
 
 
 def _erase_user(user: str) -> Callable[[str, bytes], bytes | None]:

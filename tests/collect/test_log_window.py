@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from opsloop.collect import log as logmod
 from opsloop.collect.log import EventLog
 
@@ -53,6 +56,7 @@ def test_ids_are_forgotten_past_max_ids_whole_segments_at_a_time(tmp_path: Path)
     d = tmp_path / "events"
     with EventLog(d, segment_bytes=4096, max_ids=50) as log:
         _fill(log, "c", 300)
+        log.settle()  # sealed segments' ids are indexed (and old ones dropped) in a thread
         # bounded: at most max_ids plus one sealed and the active segment's ids
         per_segment = max(s.count for s in log._segments)
         assert log.remembered_ids <= 50 + 2 * per_segment
@@ -82,8 +86,32 @@ def test_window_zero_forgets_every_sealed_segment(tmp_path: Path) -> None:
     d = tmp_path / "events"
     with EventLog(d, segment_bytes=4096, dedupe_window_s=0.0) as log:
         _fill(log, "e", 150)
+        log.settle()
         active = log.end_offset - log._segments[-1].base
         assert 0 < active < 150
         # only the active segment and the one sealed this very instant remain
         assert log.remembered_ids <= active + max(s.count for s in log._segments)
         assert "e0" not in log and "e149" in log
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.lists(st.text(min_size=1, max_size=12), max_size=40), min_size=1, max_size=6),
+    st.lists(st.text(min_size=1, max_size=12), max_size=40),
+)
+def test_id_index_behaves_like_a_set_of_segments(
+    segments: list[list[str]], probes: list[str]
+) -> None:
+    """Oracle: a Python set of the ids of the segments still remembered."""
+    kept = [list(dict.fromkeys(segments[0]))]  # a segment's ids are unique (deduped)
+    index = logmod._IdIndex.build(kept[0])
+    for seg in segments[1:]:
+        seg = [m for m in dict.fromkeys(seg) if not any(m in k for k in kept)]
+        index = index.add(seg)
+        kept.append(seg)
+    while len(kept) > 2:  # forget the oldest segments
+        index = index.remove(kept.pop(0))
+    remembered = {m for k in kept for m in k}
+    ask = probes + sorted(remembered)
+    assert index.contains(ask) == [m in remembered for m in ask]
+    assert len(index) == len(remembered)

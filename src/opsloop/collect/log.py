@@ -35,10 +35,14 @@ still in flight waits for the original's ``fsync``: "acknowledged" always means
 "on disk".
 
 Compact ids: the active segment's ids are a Python set (bounded by ``segment_bytes``);
-a sealed segment's ids are kept only as 16-byte BLAKE2b digests in two sorted numpy
-``uint64`` arrays (:class:`_IdRun`, 16 B per id instead of ~150 B for a ``str`` in a
-set), looked up for a whole request at once with ``searchsorted``. Two different ids
-with the same 128-bit digest would be taken for one (p ≈ n²/2¹²⁹: never in practice).
+sealed segments' ids are kept only as 96-bit fingerprints (the process's 64-bit
+``hash`` of the id and its CRC-32) in one sorted numpy index (:class:`_IdIndex`, 12 B
+per id instead of ~125 B for a ``str`` in a set and a list), searched for a whole
+request at once with ``searchsorted``. A new id is taken for a stored one only if both
+its hash and CRC match one (p ≈ n/2⁹⁶ per id: ~10⁻²² at 20 M ids). A sealed segment's
+ids are merged into the index, and a forgotten segment's removed (recomputed from its
+sidecar), by one background thread; until then they stay in the set, so a lookup
+never misses them. A segment is not retired while its ids are in the window.
 
 Retention: with ``retention_s`` set, a sealed segment sealed longer ago than that is
 deleted (with its sidecar) once every consumer in ``offsets/`` — and at least each of
@@ -64,7 +68,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import hashlib
 import os
 import struct
 import threading
@@ -72,7 +75,7 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -204,39 +207,74 @@ class _Pending:
     waits: list[Future[AppendResult]] = field(default_factory=list)
 
 
-def digests(message_ids: Sequence[str]) -> tuple[U64, U64]:
-    """16-byte BLAKE2b digests of ``message_ids`` as (high, low) ``uint64`` halves."""
-    raw = b"".join(hashlib.blake2b(m.encode(), digest_size=16).digest() for m in message_ids)
-    pairs = np.frombuffer(raw, dtype="<u8").reshape(-1, 2)
-    return pairs[:, 0].astype(np.uint64), pairs[:, 1].astype(np.uint64)
+U32 = npt.NDArray[np.uint32]
 
 
-class _IdRun:
-    """The ids of one sealed segment as sorted 16-byte digests (immutable)."""
+def fingerprints(message_ids: Sequence[str]) -> tuple[U64, U32]:
+    """96-bit fingerprints of ``message_ids``: the process's string hash and CRC-32."""
+    n = len(message_ids)
+    hi = np.fromiter((hash(m) for m in message_ids), dtype=np.int64, count=n).view(np.uint64)
+    lo = np.fromiter((zlib.crc32(m.encode()) for m in message_ids), dtype=np.uint32, count=n)
+    return hi, lo
 
-    __slots__ = ("hi", "lo", "sealed_at")
 
-    def __init__(self, ids: Sequence[str], sealed_at: float) -> None:
-        hi, lo = digests(ids)
-        order = np.lexsort((lo, hi))
-        self.hi: U64 = np.ascontiguousarray(hi[order])
-        self.lo: U64 = np.ascontiguousarray(lo[order])
-        self.sealed_at = sealed_at
+class _IdIndex:
+    """Fingerprints of the sealed segments' ids inside the window, sorted by ``hi``
+    (immutable: changes return a new index, so lookups need no lock)."""
+
+    __slots__ = ("hi", "lo")
+
+    def __init__(self, hi: U64, lo: U32) -> None:
+        self.hi = hi
+        self.lo = lo
+
+    @classmethod
+    def build(cls, ids: Sequence[str]) -> _IdIndex:
+        hi, lo = fingerprints(ids)
+        order = np.argsort(hi, kind="stable")
+        return cls(hi[order], lo[order])
 
     def __len__(self) -> int:
         return len(self.hi)
 
-    def contains(self, hi: U64, lo: U64) -> npt.NDArray[np.bool_]:
-        """Which of the digests ``(hi, lo)`` are in this run."""
+    def add(self, ids: Sequence[str]) -> _IdIndex:
+        new = _IdIndex.build(ids)
+        at = np.searchsorted(self.hi, new.hi)
+        return _IdIndex(np.insert(self.hi, at, new.hi), np.insert(self.lo, at, new.lo))
+
+    def remove(self, ids: Sequence[str]) -> _IdIndex:
+        """Without one entry per id in ``ids`` (those not present are ignored)."""
+        hi, lo = fingerprints(ids)
         left = np.searchsorted(self.hi, hi, "left")
         right = np.searchsorted(self.hi, hi, "right")
         span = right - left
-        found = np.zeros(len(hi), dtype=np.bool_)
+        one = np.flatnonzero(span == 1)
+        drop = [left[one][self.lo[left[one]] == lo[one]]]
+        for i in np.flatnonzero(span > 1):  # equal hashes: the first with the same CRC
+            hit = np.flatnonzero(self.lo[left[i] : right[i]] == lo[i])
+            if len(hit):
+                drop.append(np.array([left[i] + hit[0]]))
+        gone = np.unique(np.concatenate(drop))
+        if not len(gone):
+            return self
+        return _IdIndex(np.delete(self.hi, gone), np.delete(self.lo, gone))
+
+    def contains(self, ids: Sequence[str]) -> list[bool]:
+        if not len(self.hi) or not ids:
+            return [False] * len(ids)
+        hi, lo = fingerprints(ids)
+        left = np.searchsorted(self.hi, hi, "left")
+        right = np.searchsorted(self.hi, hi, "right")
+        span = right - left
+        found = np.zeros(len(ids), dtype=np.bool_)
         one = span == 1
         found[one] = self.lo[left[one]] == lo[one]
-        for i in np.flatnonzero(span > 1):  # equal high halves: compare every one
+        for i in np.flatnonzero(span > 1):  # equal hashes: compare each CRC
             found[i] = bool(np.any(self.lo[left[i] : right[i]] == lo[i]))
-        return found
+        return [bool(x) for x in found]
+
+
+_EMPTY = _IdIndex(np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.uint32))
 
 
 class EventLog:
@@ -283,14 +321,17 @@ class EventLog:
         self._queue: list[_Pending] = []
         self._recent: set[str] = set()  # ids of the active segment and in flight
         self._active_ids: list[str] = []  # ids written to the segment being written
-        self._runs: deque[_IdRun] = deque()  # sealed segments' ids inside the window
-        self._run_ids = 0  # ids in self._runs
-        self._runs_version = 0  # bumped whenever self._runs changes
+        self._index = _EMPTY  # sealed segments' ids inside the window
+        self._indexed: deque[tuple[float, Path, int]] = deque()  # (sealed at, segment, ids)
+        self._index_version = 0  # bumped whenever self._index changes
+        self._indexer = ThreadPoolExecutor(1, thread_name_prefix="opsloop-ids")  # FIFO
         self._write_lock = threading.Lock()  # held by the writer over a write and a roll
         self._maint = threading.Lock()  # one rewrite or retirement at a time
         self._generation = 0  # bumped when a segment file is replaced or deleted
         self.retired: list[str] = []  # segment files deleted by retention (this process)
         self.segments_scanned = 0  # segment files decoded on open (the rest: sidecars)
+        window: list[tuple[float, Path, list[str]]] = []  # sealed segments to index
+        self._window = window
         self._inflight: dict[str, Future[AppendResult]] = {}
         self._closed = False
         self._failed: BaseException | None = None
@@ -341,40 +382,54 @@ class EventLog:
                 self._active_ids = ids
                 self._recent.update(ids)
             elif now - sealed_at <= self.dedupe_window_s:
-                self._runs.append(_IdRun(ids, sealed_at))
-                self._run_ids += len(ids)
+                self._window.append((sealed_at, path, ids))
             segments.append(_Segment(base, path, count, end, None if last else sealed_at))
             expected = base + count
-        self._forget_old(now)
+        total = sum(len(ids) for _, _, ids in self._window) + len(self._recent)
+        while self._window and total > self.max_ids:  # keep the newest within max_ids
+            total -= len(self._window.pop(0)[2])
+        self._index = _IdIndex.build([m for _, _, ids in self._window for m in ids])
+        self._indexed.extend((at, path, len(ids)) for at, path, ids in self._window)
+        self._window.clear()
         if not segments:
             segments.append(self._new_segment(0))
         return segments
 
-    def _forget_old(self, now: float) -> None:
-        """Drop the ids of whole sealed segments past the window or over ``max_ids``.
-
-        Called with ``_lock`` held (or before the writer starts)."""
-        while self._runs and (
-            now - self._runs[0].sealed_at > self.dedupe_window_s
-            or self._run_ids + len(self._recent) > self.max_ids
+    def _publish(self, ids: list[str], sealed_at: float, path: Path) -> None:
+        """(Indexer thread.) Merge a sealed segment's ids into the index, drop whole
+        segments past the window or over ``max_ids``, then swap the index in."""
+        index = self._index.add(ids)
+        indexed = self._indexed.copy()
+        indexed.append((sealed_at, path, len(ids)))
+        with self._lock:
+            recent = len(self._recent) - len(ids)
+        while indexed and (
+            time.time() - indexed[0][0] > self.dedupe_window_s or len(index) + recent > self.max_ids
         ):
-            self._run_ids -= len(self._runs.popleft())
-            self._runs_version += 1
+            _, old, _n = indexed.popleft()
+            sidecar = _read_index(old)
+            if sidecar is None:  # damaged under us: rebuild from what is left
+                index = _IdIndex.build([m for _, p, _ in indexed for m in (_ids_of(p) or [])] + ids)
+            else:
+                index = index.remove(sidecar.ids)
+        with self._lock:
+            self._index = index
+            self._indexed = indexed
+            self._index_version += 1
+            self._recent.difference_update(ids)
+
+    def settle(self) -> None:
+        """Wait until sealed segments' ids are merged into (or dropped from) the index."""
+        self._indexer.submit(lambda: None).result()
 
     @property
     def remembered_ids(self) -> int:
         """How many message ids the log would refuse as duplicates right now."""
-        return self._run_ids + len(self._recent)
+        return len(self._index) + len(self._recent)
 
-    def _in_runs(self, ids: Sequence[str], runs: Sequence[_IdRun]) -> list[bool]:
-        """Whether each id is among the sealed segments' ids in ``runs``."""
-        if not runs or not ids:
-            return [False] * len(ids)
-        hi, lo = digests(ids)
-        found = np.zeros(len(ids), dtype=np.bool_)
-        for run in runs:
-            found |= run.contains(hi, lo)
-        return [bool(x) for x in found]
+    def _indexed_segments(self) -> set[Path]:
+        with self._lock:
+            return {p for _, p, _ in self._indexed}
 
     def _new_segment(self, base: int) -> _Segment:
         path = self.directory / f"{base:020d}{SUFFIX}"
@@ -395,8 +450,8 @@ class EventLog:
         with self._lock:
             if message_id in self._recent:
                 return True
-            runs = list(self._runs)
-        return self._in_runs([message_id], runs)[0]
+            index = self._index
+        return index.contains([message_id])[0]
 
     def submit(self, items: Sequence[tuple[str, bytes]]) -> Future[AppendResult]:
         """Queue records ``(message_id, payload)``; the future resolves once they are durable.
@@ -410,16 +465,16 @@ class EventLog:
                 raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
         fut: Future[AppendResult] = Future()
         ids = [mid for mid, _ in items]
-        with self._lock:  # a consistent view of the sealed runs, searched outside the lock
-            runs, version = list(self._runs), self._runs_version
-        sealed = self._in_runs(ids, runs)
+        with self._lock:  # the sealed ids' index is immutable: search it outside the lock
+            index, version = self._index, self._index_version
+        sealed = index.contains(ids)
         with self._lock:
             if self._closed:
                 raise LogClosedError("the event log is closed")
             if self._failed is not None:
                 raise LogError(f"the event log failed: {self._failed}")
-            if version != self._runs_version:  # a roll moved ids into a run meanwhile
-                sealed = self._in_runs(ids, list(self._runs))
+            if version != self._index_version:  # ids moved from the set into the index
+                sealed = self._index.contains(ids)
             fresh: list[tuple[str, bytes]] = []
             dups: list[str] = []
             waits: list[Future[AppendResult]] = []
@@ -553,20 +608,15 @@ class EventLog:
         with self._lock:
             ids, self._active_ids = self._active_ids, []
         _write_index(sealed.path, _Index(sealed.count, sealed.size, now, ids))
-        run = _IdRun(ids, now)  # built outside the lock: appends go on meanwhile
         seg = self._new_segment(self.end_offset)
         with self._durable:
             sealed.sealed_at = now
             self._segments.append(seg)
         self._file = seg.path.open("ab", buffering=0)
-        with self._lock:
-            self._runs.append(run)
-            self._run_ids += len(run)
-            self._runs_version += 1
-            self._recent.difference_update(ids)
-            self._forget_old(now)
+        # the ids stay in the set until the indexer has merged them (appends go on)
+        self._indexer.submit(self._publish, ids, now, sealed.path)
         if self.retention_s is not None:
-            threading.Thread(target=self._retire_quietly, name="opsloop-retire").start()
+            self._indexer.submit(self._retire_quietly)
 
     def _retire_quietly(self) -> None:
         with contextlib.suppress(OSError):  # retried on the next roll; data still there
@@ -595,6 +645,7 @@ class EventLog:
             self._closed = True
             self._wake.notify()
         self._thread.join()
+        self._indexer.shutdown(wait=True)
         self._file.close()
         os.close(self._lockfd)  # releases the flock
         with self._durable:
@@ -676,6 +727,7 @@ class EventLog:
             if any(p is None for p in needed) or not positions:
                 return []  # a required consumer (the warehouse flusher) never committed
             low = min(positions.values())
+            indexed = self._indexed_segments()
             while True:
                 with self._durable:
                     if len(self._segments) < 2:
@@ -683,7 +735,12 @@ class EventLog:
                     seg = self._segments[0]
                     sealed_at = seg.sealed_at
                     end = seg.base + seg.count
-                if sealed_at is None or now - sealed_at <= self.retention_s or low < end:
+                if (
+                    sealed_at is None
+                    or now - sealed_at <= self.retention_s
+                    or low < end
+                    or seg.path in indexed  # its ids are forgotten through its sidecar
+                ):
                     break
                 _index_path(seg.path).unlink(missing_ok=True)  # a crash here: rebuilt
                 seg.path.unlink()
@@ -1020,6 +1077,18 @@ def _write_index(segment: Path, index: _Index) -> None:
         os.fsync(f.fileno())
     tmp.replace(path)
     _fsync_dir(segment.parent)
+
+
+def _ids_of(segment: Path) -> list[str] | None:
+    """A sealed segment's ids from its sidecar, else by scanning it (None: gone)."""
+    index = _read_index(segment)
+    if index is not None:
+        return index.ids
+    try:
+        records, _end = scan(segment.read_bytes())
+    except FileNotFoundError:
+        return None
+    return [mid for mid, _ in records]
 
 
 def _read_index(segment: Path) -> _Index | None:
