@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from access.fixtures import seed_bank
 from opsloop.cli.main import app
+from opsloop.errors import OpsloopError
 from opsloop.reach import outbox
 from opsloop.reach.models import ContactRow, OutboxRow
 from opsloop.reach.outbox import Message
@@ -91,3 +92,35 @@ def test_template_create_preview_and_history(home: Path, tmp_path: Path) -> None
     assert [(c["customer_id"], c["kind"]) for c in orjson.loads(r.output)] == [(3, "sent")]
     r = runner.invoke(app, [*g, "reach", "history", "--campaign", "c9", "-f", "json"])
     assert sorted(c["customer_id"] for c in orjson.loads(r.output)) == [3, 4]
+
+
+def test_slot_add_and_show(home: Path, tmp_path: Path) -> None:
+    settings = Settings(home=home, database_url=f"sqlite:///{home / 'opsloop.db'}")
+    seed_bank(settings)
+    runner = CliRunner()
+    g = ["--home", str(home), "--database-url", settings.database_url]
+    window = {
+        "starts_at": (NOW - timedelta(days=1)).isoformat(),
+        "ends_at": (NOW + timedelta(days=3650)).isoformat(),
+    }
+    doc = tmp_path / "s.json"
+    doc.write_bytes(orjson.dumps({"slot": "home", "title": "通用", "priority": 1} | window))
+    r = runner.invoke(app, [*g, "reach", "slot", "add", str(doc), "-f", "json"])
+    assert r.exit_code == 0, r.output
+    vip = tmp_path / "vip.json"
+    body = {"slot": "home", "title": "VIP", "priority": 5, "customer_ids": [3]} | window
+    vip.write_bytes(orjson.dumps(body))
+    assert runner.invoke(app, [*g, "reach", "slot", "add", str(vip)]).exit_code == 0
+    shown = {}
+    for c in (3, 4):
+        r = runner.invoke(
+            app, [*g, "reach", "slot", "show", "home", "--customer", str(c), "-f", "json"]
+        )
+        assert r.exit_code == 0, r.output
+        shown[c] = orjson.loads(r.output)["content"]["title"]
+    assert shown == {3: "VIP", 4: "通用"}
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(orjson.dumps({"slot": "home", "title": "x", "activity_id": "nope"} | window))
+    r = runner.invoke(app, [*g, "reach", "slot", "add", str(bad)])
+    assert r.exit_code != 0
+    assert isinstance(r.exception, OpsloopError) and r.exception.where == "activity_id"

@@ -1,4 +1,4 @@
-"""`opsloop reach ...`: dispatch workers, templates, sends to a segment, contact history.
+"""`opsloop reach ...`: dispatch workers, templates, slots, sends to a segment, history.
 
 Thin commands over :mod:`opsloop.reach`; the local operator acts bank-wide (the CLI runs
 on the server, as whoever can read its home).
@@ -28,6 +28,8 @@ app = typer.Typer(
 )
 template_app = typer.Typer(help="Message templates.", no_args_is_help=True)
 app.add_typer(template_app, name="template")
+slot_app = typer.Typer(help="App resource slots (资源位).", no_args_is_help=True)
+app.add_typer(slot_app, name="slot")
 
 
 class OutFormat(StrEnum):
@@ -193,6 +195,53 @@ def template_preview(
         wh.close()
         store.close()
     _print(out, fmt)
+
+
+@slot_app.command("add")
+def slot_add(
+    file: Annotated[Path, typer.Argument(help="slot content (JSON, as POST /reach/slots)")],
+    fmt: FormatOpt = OutFormat.table,
+) -> None:
+    """Add slot content; with ``activity_id`` it is that activity's banner (shown while
+    the activity runs; ``hide_participants`` hides it from customers who took part)."""
+    from pydantic import ValidationError
+
+    from opsloop.reach import service
+    from opsloop.store import Store
+
+    try:
+        body = service.SlotContentIn.model_validate(_json_file(file))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise InvalidInputError(err["msg"], where=f"{file}:{where}") from None
+    store = Store.open(get_settings().database_url)
+    try:
+        cid = service.add_slot_content(store, principal=LOCAL_OPERATOR, body=body, now=utcnow())
+    finally:
+        store.close()
+    _print({"id": cid, "slot": body.slot}, fmt)
+
+
+@slot_app.command("show")
+def slot_show(
+    slot: Annotated[str, typer.Argument(help="slot name")],
+    customer: Annotated[int, typer.Option("--customer", min=0, help="customer id")],
+    fmt: FormatOpt = OutFormat.table,
+) -> None:
+    """What the app would be shown now in ``slot`` for ``customer`` (a fresh index)."""
+    from opsloop.reach.slots import SlotIndex
+    from opsloop.store import Store
+
+    store = Store.open(get_settings().database_url)
+    try:
+        index = SlotIndex(store)
+        index.refresh()
+        out = index.answer(slot, customer)
+    finally:
+        store.close()
+    content = out["content"]
+    _print(out if fmt is OutFormat.json else {"slot": slot, **(content or {"content": None})}, fmt)
 
 
 @app.command("send")
