@@ -320,10 +320,41 @@ def _load() -> str:
     return Path("/proc/loadavg").read_text().split()[0]
 
 
+def _breakdown(wh: Warehouse, batches: list[Any]) -> dict[str, dict[str, float]]:
+    """Each batch alone: its wide query into a temp table, then the unpivot into a copy."""
+    from opsloop.insight.tags.write import _select
+
+    con = wh.con.con  # type: ignore[attr-defined]
+    con.execute("create temp table _bd_values as select * from tag_values limit 0")
+    out = {}
+    for i, b in enumerate(batches):
+        t0 = time.perf_counter()
+        con.execute(f"create temp table _bd{i} as {wh.con.compile(b.expr)}")
+        t1 = time.perf_counter()
+        day = f"date '{AS_OF}'"
+        selects = " union all ".join(
+            _select(f"_bd{i}", c, d, day) for c, d in zip(b.columns, b.tags, strict=True)
+        )
+        con.execute(f"insert into _bd_values {selects}")
+        t2 = time.perf_counter()
+        con.execute(f"drop table _bd{i}")
+        out[f"{i}:{b.source.split(':')[0]}({len(b.tags)})"] = {
+            "compute_s": round(t1 - t0, 2),
+            "insert_s": round(t2 - t1, 2),
+        }
+    con.execute("drop table _bd_values")
+    return out
+
+
 def main(argv: list[str]) -> dict[str, Any]:
     ap = argparse.ArgumentParser(prog="python -m bench tags")
     ap.add_argument("--warehouse", help="a generated bank (DuckDB file), read-only")
     ap.add_argument("--customers", type=int, default=20000, help="small bank when no --warehouse")
+    ap.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="after the timed runs, time each batch's compute and its unpivoting insert alone",
+    )
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="opsloop-bench-tags-"))
     wh = Warehouse.open(str(tmp / "tags.duckdb"))
@@ -355,7 +386,9 @@ def main(argv: list[str]) -> dict[str, Any]:
         if len(mine) != len(theirs):
             differ.append("<tag sets differ>")
         rows = con.execute("select count(*) from tag_values").fetchone()[0]
+        parts = _breakdown(wh, batches) if args.breakdown else {}
         return {
+            "breakdown_s": parts,
             "customers": int(n),
             "tags": len(defs),
             "types": {t: sum(d.type == t for d in defs) for t in ("rule", "statistic", "model")},
