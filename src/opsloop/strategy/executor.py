@@ -136,6 +136,12 @@ class JourneyPass:
         queue: list[tuple[str, Idx, bool]] = [(n, i, resumed) for n, i in starts.items()]
         while queue:
             node_id, idx, again = queue.pop(0)
+            # cohorts already waiting for the same node (two A/B arms, a merge) go in
+            # together: one visit — one statement per write — instead of one per path
+            same = [q for q in queue if q[0] == node_id and q[2] == again]
+            if same:
+                queue = [q for q in queue if not (q[0] == node_id and q[2] == again)]
+                idx = np.sort(np.concatenate([idx, *(q[1] for q in same)]))
             if not len(idx):
                 continue
             node = self.j.node(node_id)

@@ -215,14 +215,15 @@ class SqlContactCounters:
         source = f"unnest({expr}) AS t(c)" if pg else "json_each(?) AS t"
         pick = "c" if pg else "t.value"
         mark = "%s" if pg else "?"
-        res = session.connection().exec_driver_sql(
+        got = bulk.first_column(
+            session,
             f"INSERT INTO {_COUNTS} (scope, customer_id, used) "
             f"SELECT {mark}, {pick}, 1 FROM {source} WHERE true "
             f"ON CONFLICT (scope, customer_id) DO UPDATE SET used = {_COUNTS}.used + 1 "
             f"WHERE {_COUNTS}.used + 1 <= {mark} RETURNING customer_id",
             (scope, value, cap),
         )
-        return np.array([r[0] for r in res.fetchall()], dtype=np.int64)
+        return np.array(got, dtype=np.int64)
 
 
 _COUNTS = "strategy_contact_counts"
