@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from opsloop.errors import InvalidInputError
 from opsloop.insight.segments.errors import Issue, issues_from
 from opsloop.insight.segments.model import Condition, EventStep, SegmentDefinition
+from opsloop.strategy import webhooks
 
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 Channel: TypeAlias = Literal["sms", "push", "email", "wechat", "call", "inapp"]
@@ -228,7 +229,23 @@ class TagConfig(_Doc):
 
 
 class WebhookConfig(_Doc):
-    url: str = Field(pattern=r"^https://\S+$", max_length=2000)
+    """Call ``url`` (https; path and query may use the step's variables) with ``headers``
+    (templates too) through the Reach webhook channel named ``channel``; see
+    :mod:`opsloop.strategy.webhooks`."""
+
+    url: str = Field(min_length=9, max_length=2000)
+    headers: dict[str, str] = Field(default_factory=dict, max_length=20)
+    channel: str = Field(default="webhook", pattern=_ID.pattern)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return webhooks.check_url(value)
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        return webhooks.check_headers(value)
 
 
 # ---- nodes -------------------------------------------------------------------------

@@ -11,7 +11,9 @@ the same unique keys, through the chunk's session:
   replayed step enqueues nothing; Reach's dispatch workers claim and send the rows;
 * suppressed contacts → ``reach_contacts`` (kind ``suppressed``, the policy's reason);
 * RM tasks → the ``rm`` channel with the customer's ``org_path`` and ``rm_id`` (Reach's
-  task channel queues them); webhooks → the ``webhook`` channel with the node's URL;
+  task channel queues them); webhooks → the node's Reach webhook channel (``webhook``
+  by default) with the node's URL and headers rendered per customer
+  (:mod:`opsloop.strategy.webhooks`);
 * benefits → ``activity_units`` + ``activity_ledger`` with the step key as the ledger's
   idempotency key, every cap charged through Activity's own counters (a refused cap
   refuses that customer only, and the executor applies the node's ``on_blocked``);
@@ -45,7 +47,7 @@ from opsloop.activity.models import BenefitRow, BenefitUnit, LedgerEntry
 from opsloop.errors import InvalidInputError
 from opsloop.insight.tags.tables import TagManualIdRow, TagRow
 from opsloop.reach.outbox import journey_key
-from opsloop.strategy import bulk
+from opsloop.strategy import bulk, webhooks
 from opsloop.strategy.ports import RecordingChannel, StepBatch
 
 
@@ -104,8 +106,20 @@ class ReachSink:
             ]
             self._enqueue(session, batch, "rm", bodies)
         elif kind == "webhook":
-            body = orjson.dumps({"url": payload["url"], "journey_id": batch.journey_id}).decode()
-            self._enqueue(session, batch, "webhook", [body] * _n(batch))
+            keys = step_keys(batch)
+            calls = webhooks.render(
+                str(payload["url"]), payload.get("headers") or {},
+                journey_id=batch.journey_id, version=batch.version, node_id=batch.node_id,
+                customer_ids=batch.customer_ids.tolist(), visits=batch.visits.tolist(), keys=keys,
+            )  # fmt: skip
+            head = {"journey_id": batch.journey_id, "version": batch.version}
+            bodies = [
+                orjson.dumps(
+                    {"url": url, "headers": hdrs, **head, "node_id": batch.node_id}
+                ).decode()
+                for url, hdrs in calls
+            ]
+            self._enqueue(session, batch, str(payload.get("channel") or "webhook"), bodies)
         elif kind == "tag" and self._manual(session, str(payload["tag"])):
             ids = batch.customer_ids.tolist()
             if payload["op"] == "add":
