@@ -229,10 +229,10 @@ def measured_rate(arrivals: list[float], skip_s: float = 1.0) -> float | None:
 
 
 def run_async(
-    store: Store, url: str, n: int, run: str, rate: float | None, batch: int
+    store: Store, url: str, n: int, run: str, rate: float | None, batch: int, burst: int = 1
 ) -> dict[str, Any]:
     fill(store, n, run)
-    bucket = TokenBucket(rate, burst=1) if rate else None
+    bucket = TokenBucket(rate, burst=burst) if rate else None
     # concurrency must exceed rate x round trip: 5,000/s at a 50 ms round trip (a busy
     # machine) needs 250 messages in flight
     ch = AsyncWebhookChannel("sms", url=url, secret=SECRET, bucket=bucket, connections=256)
@@ -352,6 +352,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--baseline-messages", type=int, default=None)
     ap.add_argument(
+        "--burst",
+        type=int,
+        default=1,
+        help="the limited run's bucket size: a sender that stalled may catch up this many "
+        "messages (the rate over a run of T seconds can exceed the limit by burst/T at most)",
+    )
+    ap.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -366,7 +373,10 @@ def main(argv: list[str] | None = None) -> None:
         stats(url)  # reset: the gateway's start-up is not the first run's CPU
         result: dict[str, Any] = {"bench": "reach_webhook", "cores": os.cpu_count()}
         with pg_store() as store:
-            result["limited"] = run_async(store, url, args.messages, "l", args.rate, args.batch)
+            result["limited"] = run_async(
+                store, url, args.messages, "l", args.rate, args.batch, args.burst
+            )
+            result["limited"]["burst"] = args.burst
         if args.low_rate:
             with pg_store() as store:
                 n_low = max(1000, int(args.low_rate * 10))  # ten seconds' worth
