@@ -108,10 +108,14 @@ def flush_records(
         messages = [m for m in messages if not (set(map(str, who(m))) & erased)]
     if not messages:
         return 0
-    new_links = identity.links_in(messages)
-    identity.save_links(store, new_links)
     anon = [str(m["anonymousId"]) for m in messages if m.get("anonymousId")]
-    links = identity.load_links(store, anon)
+    asserted = identity.links_in(messages)
+    links = identity.load_links(store, anon + [x.anonymous_id for x in asserted])
+    new_links = [x for x in asserted if x.anonymous_id not in links]  # first link wins
+    if new_links:
+        identity.save_links(store, new_links)
+        # what won (another writer may have linked one first): read those back
+        links.update(identity.load_links(store, [x.anonymous_id for x in new_links]))
     return append(warehouse, "events", to_rows(messages, links), dataset)
 
 
