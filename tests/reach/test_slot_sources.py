@@ -340,3 +340,10 @@ def test_refresh_reads_what_is_new_and_catches_late_rows(store: Store) -> None:
     _state(store, "j", 1, 1, "exited")
     index.refresh()
     assert [_title(index, "home", c) for c in (1, 2, 3)] == [None, "first", "second"]
+    # Expired banners leave memory at the next prune, without a rebuild.
+    full_at = index._full_at
+    index.clock = lambda: NOW + timedelta(hours=30)  # past every banner's 24 h
+    index._pruned_at = NOW - timedelta(days=1)
+    index.refresh()
+    assert index._full_at == full_at
+    assert index._assigned == {"home": {}}
