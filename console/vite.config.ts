@@ -13,10 +13,20 @@ export default defineConfig({
     chunkSizeWarningLimit: 4000,
     rollupOptions: {
       output: {
-        manualChunks: {
-          react: ["react", "react-dom", "react-router-dom"],
-          antd: ["antd", "@ant-design/icons"],
-          echarts: ["echarts", "echarts-for-react"],
+        // Vendor chunks that change rarely (cached a year) — React, ECharts and React
+        // Flow — but Ant Design is left to Rollup: the components the shell and the
+        // home page use travel with them, the rest (Table, Form, Tree, …) load with the
+        // lazy page that first needs them, so the first load parses only what it draws.
+        manualChunks(id: string) {
+          if (!id.includes("node_modules")) return undefined;
+          if (/node_modules\/(react|react-dom|react-router|react-router-dom|scheduler)\//.test(id)) return "react";
+          // ECharts' core, zrender and the line/bar charts the home page draws; Sankey,
+          // funnel and pie travel with the pages that import components/charts-extra.
+          if (/node_modules\/(zrender|echarts-for-react)\//.test(id)) return "echarts";
+          // (charts.js re-exports every chart: in this chunk it would pull them all in)
+          if (/node_modules\/echarts\//.test(id) && !/\/(chart\/(sankey|funnel|pie)\/|export\/charts\.js|echarts\/charts\.js)/.test(id)) return "echarts";
+          if (/node_modules\/(@xyflow|d3-[a-z]+)\//.test(id)) return "xyflow";
+          return undefined;
         },
       },
     },

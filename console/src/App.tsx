@@ -1,7 +1,7 @@
 // The shell: sign-in gate, left navigation by center, scope badge, user menu, language.
 import { lazy, Suspense, useEffect, useState } from "react";
 import { Navigate, Route, Routes, useLocation, useNavigate } from "react-router-dom";
-import { App as AntApp, ConfigProvider, Dropdown, Layout, Menu, Segmented, Spin, Tag, Typography } from "antd";
+import { ConfigProvider, Dropdown, Layout, Menu, Segmented, Spin, Tag } from "antd";
 import {
   ApartmentOutlined,
   DashboardOutlined,
@@ -15,10 +15,11 @@ import zhCN from "antd/locale/zh_CN";
 import enUS from "antd/locale/en_US";
 import { get, post, type Me } from "./api";
 import { useI18n } from "./i18n";
-import { Login } from "./pages/Login";
 import { Home } from "./pages/Home";
 import { scopeLabel } from "./scope";
 
+// Signed in, the sign-in form (antd Form) is never needed: it loads only when shown.
+const Login = lazy(() => import("./pages/Login").then((m) => ({ default: m.Login })));
 const Customers = lazy(() => import("./pages/Customers"));
 const CustomerProfile = lazy(() => import("./pages/CustomerProfile"));
 const Segments = lazy(() => import("./pages/Segments"));
@@ -31,6 +32,7 @@ const Tags = lazy(() => import("./pages/Tags"));
 const Lifecycle = lazy(() => import("./pages/Lifecycle"));
 const Analysis = lazy(() => import("./pages/Analysis"));
 const Roi = lazy(() => import("./pages/Roi"));
+const ActivityCreate = lazy(() => import("./pages/ActivityCreate"));
 
 export function App() {
   const { lang } = useI18n();
@@ -40,15 +42,18 @@ export function App() {
   }, []);
   return (
     <ConfigProvider locale={lang === "en" ? enUS : zhCN} theme={{ token: { colorPrimary: "#c8102e" } }}>
-      <AntApp>
+      {/* not antd's <App>: it would bring Modal, message and notification into the first load */}
+      <div style={{ fontSize: 14, lineHeight: 1.5715, color: "rgba(0, 0, 0, 0.88)", fontFamily: "-apple-system, BlinkMacSystemFont, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, 'Noto Sans', sans-serif" }}>
         {me === undefined ? (
           <Spin style={{ marginTop: 200, width: "100%" }} />
         ) : me === null ? (
-          <Login onSignedIn={setMe} />
+          <Suspense fallback={<Spin style={{ marginTop: 200, width: "100%" }} />}>
+            <Login onSignedIn={setMe} />
+          </Suspense>
         ) : (
           <Shell me={me} onSignedOut={() => setMe(null)} />
         )}
-      </AntApp>
+      </div>
     </ConfigProvider>
   );
 }
@@ -134,9 +139,9 @@ function Shell({ me, onSignedOut }: { me: Me; onSignedOut: () => void }) {
             onChange={(v) => setLang(v as "zh-CN" | "en")}
           />
           <Dropdown menu={{ items: [{ key: "out", label: t("退出登录"), onClick: signOut }] }}>
-            <Typography.Link data-testid="user-menu">
+            <a data-testid="user-menu" style={{ color: "#c8102e" }}>
               <UserOutlined /> {me.id}
-            </Typography.Link>
+            </a>
           </Dropdown>
         </Layout.Header>
         <Layout.Content style={{ padding: 20 }}>
@@ -157,6 +162,7 @@ function Shell({ me, onSignedOut }: { me: Me; onSignedOut: () => void }) {
               <Route path="/monitor/funnel" element={<Funnel />} />
               <Route path="/monitor/experiments" element={<Experiments />} />
               <Route path="/activities" element={<Activities />} />
+              <Route path="/activities/new" element={<ActivityCreate />} />
               <Route path="/reach" element={<Reach />} />
               <Route path="*" element={<Navigate to="/" replace />} />
             </Routes>

@@ -52,3 +52,20 @@ describe("update", () => {
     expect(toDocument("x", root)).not.toEqual(toDocument("x", deleted));
   });
 });
+
+describe("fromDocument", () => {
+  it("round-trips what the builder makes", async () => {
+    const { fromDocument, toDocument, group, attribute, txn, behaviour } = await import("./segment");
+    const t = { ...txn(), value: 5000 };
+    const b = { ...behaviour(), event: "fund_purchase", count: 2 };
+    const root = group("and", [attribute("kyc_risk_level", ">=", 3), group("or", [t, b, attribute("city", "in", ["上海", "北京"])])]);
+    const doc = toDocument("x", root)!;
+    const back = fromDocument(doc as { name: string; root: unknown });
+    expect(back.name).toBe("x");
+    expect(toDocument("x", back.root)).toEqual(doc);
+  });
+  it("refuses kinds it cannot edit, naming where", async () => {
+    const { fromDocument } = await import("./segment");
+    expect(() => fromDocument({ root: { kind: "and", children: [{ kind: "rfm", segment: "champions" }] } })).toThrow(/root\.children\[0\].*rfm/);
+  });
+});

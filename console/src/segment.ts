@@ -177,3 +177,45 @@ export function update(root: Node, id: string, fn: (n: Node) => Node | null): No
   }
   return { ...root, children };
 }
+
+/**
+ * A saved segment document back into the builder's tree. The builder edits attribute,
+ * transaction and behaviour conditions in and/or groups; any other kind (RFM, tags,
+ * sequences…) is refused with its path, so nothing is silently dropped.
+ */
+export function fromDocument(doc: { name?: string; root: unknown }): { name: string; root: Node } {
+  const walk = (c: unknown, where: string): Node => {
+    const n = (c ?? {}) as Record<string, unknown>;
+    switch (n.kind) {
+      case "and":
+      case "or":
+        return group(n.kind, ((n.children as unknown[]) ?? []).map((x, i) => walk(x, `${where}.children[${i}]`)));
+      case "attribute":
+        return attribute(String(n.field), String(n.op), (n.value ?? null) as Value);
+      case "txn_aggregate": {
+        const w = (n.where ?? {}) as Record<string, unknown>;
+        const extra = Object.keys(w).filter((k) => k !== "direction" && w[k] !== null && !(Array.isArray(w[k]) && (w[k] as unknown[]).length === 0));
+        if (extra.length) throw new Error(`${where}.where.${extra[0]}: the builder cannot edit this filter`);
+        return {
+          id: txn().id,
+          kind: "txn_aggregate",
+          agg: n.agg as "sum" | "count" | "avg" | "max",
+          direction: ((w.direction as string) ?? "") as "in" | "out" | "",
+          last_days: Number(n.last_days),
+          op: String(n.op),
+          value: n.value === undefined || n.value === null ? null : Number(n.value),
+        };
+      }
+      case "behaviour": {
+        const step = (n.step ?? {}) as Record<string, unknown>;
+        const props = step.properties as Record<string, unknown> | undefined;
+        if (props && Object.keys(props).length) throw new Error(`${where}.step.properties: the builder cannot edit event properties`);
+        return { id: behaviour().id, kind: "behaviour", event: String(step.event ?? ""), op: String(n.op ?? ">="), count: Number(n.count ?? 1), last_days: Number(n.last_days ?? 30) };
+      }
+      default:
+        throw new Error(`${where}: the builder cannot edit a "${String(n.kind)}" condition`);
+    }
+  };
+  const root = walk(doc.root, "root");
+  return { name: doc.name ?? "", root: root.kind === "and" || root.kind === "or" ? root : group("and", [root]) };
+}

@@ -8,6 +8,7 @@ tests read the warehouse through the server (`POST /api/v1/warehouse/query`).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import httpx
@@ -27,6 +29,21 @@ OPSLOOP = [sys.executable, "-m", "opsloop.cli.main"]
 PASSWORD = "Console-Test-42!"
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path("/tmp/console-shots")
+SMS_SECRET = "console-test-sms-secret-0123456789"
+REACH: dict[str, dict[str, dict[str, Any]]] = {
+    "channels": {
+        "sms": {
+            "kind": "webhook",
+            "url": "http://127.0.0.1:9/sms/send",
+            "secret": SMS_SECRET,
+            "rate_per_s": 50,
+            "burst": 10,
+            "cost": 0.04,
+        },
+        "email": {"kind": "smtp", "host": "127.0.0.1", "port": 2525, "sender": "ops@bank.example"},
+        "inbox": {"kind": "inbox"},
+    }
+}
 
 
 @dataclass(frozen=True)
@@ -69,6 +86,7 @@ def bank(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bank]:
     for task in ("churn", "propensity"):  # the churn / high-potential lists read the scores
         _cli(env, "model", "train", task)
     _exposure_table(home / "warehouse.duckdb")
+    (home / "reach.json").write_text(json.dumps(REACH))  # the channels a bank configures
     _cli(env, "user", "create", "ops", "--role", "admin", "--password-stdin", stdin=PASSWORD)
     port = _free_port()
     log = (home / "serve.log").open("wb")

@@ -10,12 +10,14 @@ Raw rows come through the server's read-only SQL endpoint (the server owns the f
 from __future__ import annotations
 
 import collections
+import datetime as dt
+import sqlite3
 from typing import Any
 
 import pandas as pd
 import pytest
 
-from .conftest import Bank, signed_in
+from .conftest import REACH, SMS_SECRET, Bank, signed_in
 
 RAW = {
     "customers": "select customer_id, org_path, org_id, rm_id, name_masked, phone_masked "
@@ -126,3 +128,33 @@ def test_scored_lists_are_the_top_scores_in_scope_with_masked_pii(
         assert r["phone"] == cust.loc[r["customer_id"], "phone_masked"]
         assert "*" in r["phone"]
         assert cust.loc[r["customer_id"], "org_path"].startswith(prefix)
+
+
+def test_channels_show_the_config_without_secrets_and_the_store_counts(bank: Bank) -> None:
+    with signed_in(bank, bank.admin) as client:
+        resp = client.get("/api/v1/console/channels", params={"hours": 24})
+    assert resp.status_code == 200, resp.text
+    assert SMS_SECRET not in resp.text and "/sms/send" not in resp.text
+    got = {c["name"]: c for c in resp.json()["channels"]}
+    for name, cfg in REACH["channels"].items():
+        assert got[name]["kind"] == cfg["kind"]
+        assert got[name]["rate_per_s"] == cfg.get("rate_per_s")
+    assert got["sms"]["target"] == "127.0.0.1:9"
+    assert got["email"]["target"] == "127.0.0.1:2525"
+    db = bank.home / "opsloop.db"
+    if db.exists():  # the oracle: the store's own rows, counted by hand
+        since = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=24)).isoformat()
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+            outbox = con.execute("select channel, status from reach_outbox").fetchall()
+            contacts = con.execute("select channel, kind, at from reach_contacts").fetchall()
+        for name, c in got.items():
+            assert c["outbox"] == dict(collections.Counter(st for ch, st in outbox if ch == name))
+            recent = [k for ch, k, at in contacts if ch == name and _utc(at) >= since]
+            assert c["contacts"] == dict(collections.Counter(recent))
+    with signed_in(bank, bank.branch_user) as client:  # counts span the bank: refused
+        assert client.get("/api/v1/console/channels").status_code == 403
+
+
+def _utc(at: str) -> str:
+    t = dt.datetime.fromisoformat(at)
+    return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).astimezone(dt.UTC).isoformat()

@@ -12,11 +12,12 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from .conftest import PASSWORD, SHOTS, Bank, chromium_path, signed_in
+from .conftest import PASSWORD, SHOTS, SMS_SECRET, Bank, chromium_path, signed_in
 
 ARGS = [
     "--no-sandbox",
@@ -117,6 +118,39 @@ def test_segment_builder_shows_the_count(bank: Bank, page: Page, shots: Path) ->
     _shot(p, shots, "03-segment-builder")
 
 
+def test_save_a_segment_open_it_and_save_a_new_version(bank: Bank, page: Page) -> None:
+    p = page
+    p.goto(bank.url + "/segments")
+    count = p.locator("[data-testid=segment-count] .ant-statistic-content-value")
+    p.fill("[data-testid=segment-name]", "E2E 高风险客群")
+    p.fill("[data-testid=segment-id]", "e2e-high-risk")
+    value = p.locator("input[data-testid=cond-value], [data-testid=cond-value] input").first
+    value.fill("5")
+    p.click("[data-testid=segment-save-new]")
+    saved = p.locator("[data-testid=segment-saved]")
+    expect(saved).to_contain_text("v1", timeout=TIMEOUT_MS)
+    segment_id = "e2e-high-risk"
+    assert f"{segment_id} v1" in saved.inner_text()
+    value.fill("4")
+    p.click("[data-testid=segment-save-version]")
+    expect(saved).to_contain_text(f"{segment_id} v2", timeout=TIMEOUT_MS)
+    with signed_in(bank, "ops") as api:
+        v1 = api.get(f"/api/v1/segments/{segment_id}", params={"version": 1}).json()
+        v2 = api.get(f"/api/v1/segments/{segment_id}").json()
+        want = api.post("/api/v1/segments/preview", json={"definition": v2["definition"]})
+    assert v1["definition"]["root"]["children"][0]["value"] == 5
+    assert v2["version"] == 2 and v2["definition"]["root"]["children"][0]["value"] == 4
+    assert v2["name"] == "E2E 高风险客群"
+    p.goto(bank.url + "/segments")  # a fresh builder, then open what was saved
+    p.click("[data-testid=segment-open]")
+    p.click(".ant-select-item-option >> text=E2E 高风险客群 · v2")
+    expect(p.locator("[data-testid=segment-name]")).to_have_value(
+        "E2E 高风险客群", timeout=TIMEOUT_MS
+    )
+    expect(value).to_have_value("4", timeout=TIMEOUT_MS)
+    expect(count).to_have_text(f"{want.json()['count']:,}", timeout=TIMEOUT_MS)
+
+
 def _drop(p: Page, kind: str, x: int, y: int) -> None:
     canvas = p.locator("[data-testid=canvas]")
     p.locator(f"[data-testid=palette-{kind}]").drag_to(canvas, target_position={"x": x, "y": y})
@@ -210,6 +244,268 @@ def test_other_pages_render(bank: Bank, page: Page, shots: Path) -> None:
     p.wait_for_selector("[data-testid=chart-aum] canvas")
     _shot(p, shots, "12-home-english")
     p.click("text=中文")
+
+
+TAGS = [
+    {
+        "type": "statistic",
+        "name": "aum_tier",
+        "title": "AUM分层",
+        "category": "资产/AUM",
+        "value_type": "enum",
+        "measure": {"of": "aum", "column": "aum", "months": 1},
+        "bands": [
+            {"label": "<50k", "high": 50000},
+            {"label": "50k-500k", "low": 50000, "high": 500000},
+            {"label": "500k-6M", "low": 500000, "high": 6000000},
+            {"label": ">6M", "low": 6000000},
+        ],
+    },
+    {
+        "type": "statistic",
+        "name": "txn_sum_90d",
+        "title": "近90天交易额",
+        "category": "资产/交易",
+        "value_type": "number",
+        "measure": {"of": "transactions", "agg": "sum", "last_days": 90},
+    },
+    {
+        "type": "rule",
+        "name": "fund_browser_7d",
+        "title": "近7天浏览基金",
+        "category": "行为/理财",
+        "value_type": "bool",
+        "condition": {
+            "kind": "behaviour",
+            "step": {"event": "fund_detail_view"},
+            "count": 1,
+            "last_days": 7,
+        },
+    },
+]
+
+
+def _sql(bank: Bank, sql: str) -> list[dict[str, Any]]:
+    with signed_in(bank, "ops") as api:
+        resp = api.post("/api/v1/warehouse/query", json={"sql": sql, "limit": 100_000})
+        assert resp.status_code == 200, resp.text
+        rows: list[dict[str, Any]] = resp.json()["rows"]
+        return rows
+
+
+def test_tag_catalogue_tree_coverage_and_distribution(bank: Bank, page: Page, shots: Path) -> None:
+    with signed_in(bank, "ops") as api:  # the catalogue an admin set up, run once
+        for tag in TAGS:
+            resp = api.post("/api/v1/tags", json={"definition": tag})
+            assert resp.status_code in (201, 409), resp.text
+        runs = {r["tag"]: r for r in api.post("/api/v1/tags/run", json={}).json()}
+    month_end = runs["aum_tier"]["as_of"]
+    assert month_end.endswith(("-28", "-29", "-30", "-31"))
+    aums = _sql(bank, f"select aum from aum_monthly where month = '{month_end}'")
+    oracle: dict[str, int] = {}
+    for r in aums:
+        a = r["aum"]
+        label = "<50k" if a < 5e4 else "50k-500k" if a < 5e5 else "500k-6M" if a < 6e6 else ">6M"
+        oracle[label] = oracle.get(label, 0) + 1
+    assert runs["aum_tier"]["with_value"] == len(aums)
+    assert {k: v for k, v in runs["aum_tier"]["distribution"]["labels"].items() if v} == oracle
+    p = page
+    p.goto(bank.url + "/tags")
+    p.wait_for_selector("[data-testid=tag-aum_tier]")
+    tree = p.inner_text("[data-testid=tag-tree]")
+    assert "资产 (2)" in tree and "行为 (1)" in tree and "AUM (1)" in tree
+    p.click("[data-testid=tag-tree] >> text=资产 (2)")  # the subtree filters the table
+    expect(p.locator("[data-testid=tag-table] tbody tr")).to_have_count(2, timeout=TIMEOUT_MS)
+    assert "近7天浏览基金" not in p.inner_text("[data-testid=tag-table]")
+    p.click("[data-testid=tag-aum_tier]")
+    p.wait_for_selector("[data-testid=chart-tag-distribution] canvas")
+    total = runs["aum_tier"]["customers"]
+    shown = p.inner_text("[data-testid=tag-with-value]")
+    assert f"{len(aums):,} / {total:,}" in shown
+    _shot(p, shots, "14-tag-catalogue")
+    p.click("[data-testid=tag-txn_sum_90d]")
+    stats = p.inner_text("[data-testid=tag-stats]")
+    assert f"{runs['txn_sum_90d']['distribution']['max']:,.2f}".rstrip("0").rstrip(".") in stats
+
+
+def test_lifecycle_sankey_and_scored_lists(bank: Bank, page: Page, shots: Path) -> None:
+    with signed_in(bank, "ops") as api:
+        flow = api.get("/api/v1/console/lifecycle-flow", params={"by": "tier"}).json()
+        churn = api.get("/api/v1/console/scored-customers", params={"model": "churn"}).json()
+    p = page
+    p.goto(bank.url + "/lifecycle")
+    p.wait_for_selector("[data-testid=chart-flow] canvas")
+    p.click("[data-testid=flow-by] >> text=资产分层")
+    total = sum(link["customers"] for link in flow["links"])
+    expect(p.locator("[data-testid=flow-summary]")).to_contain_text(
+        f"{total:,}", timeout=TIMEOUT_MS
+    )
+    biggest = max(flow["links"], key=lambda link: link["customers"])
+    row = p.locator("[data-testid=flow-table] tbody tr.ant-table-row").first
+    expect(row).to_contain_text(f"{biggest['source']} → {biggest['target']}", timeout=TIMEOUT_MS)
+    assert f"{biggest['customers']:,}" in row.inner_text()
+    summary = p.inner_text("[data-testid=flow-summary]")
+    assert f"{flow['from_month']} → {flow['to_month']}" in summary
+    table = p.locator("[data-testid=list-churn] tbody tr.ant-table-row")
+    expect(table.first).to_contain_text(str(churn[0]["customer_id"]), timeout=TIMEOUT_MS)
+    first = table.first.inner_text()
+    assert churn[0]["phone"] in first and "*" in churn[0]["phone"]  # masked
+    _shot(p, shots, "15-lifecycle-flow")
+    p.click("text=高潜客户")
+    p.wait_for_selector("[data-testid=list-propensity] tbody tr")
+    _shot(p, shots, "16-high-potential")
+
+
+def _run_analysis(p: Page, bank: Bank, path: str, chart: str) -> None:
+    p.goto(bank.url + path)
+    p.click("[data-testid=analysis-run]")
+    p.wait_for_selector(f"[data-testid={chart}] canvas")
+
+
+def test_event_retention_path_attribution_pages(bank: Bank, page: Page, shots: Path) -> None:
+    p = page
+    _run_analysis(p, bank, "/monitor/events", "chart-event")
+    jan = _sql(
+        bank,
+        "select count(*) as n from events where event = 'app_open' "
+        "and ts >= '2025-01-01' and ts < '2025-02-01'",
+    )[0]["n"]
+    first = p.locator("[data-testid=event-table] tbody tr").first.inner_text()
+    assert "2025-01-01" in first and f"{jan:,}" in first
+    _shot(p, shots, "17-events")
+    _run_analysis(p, bank, "/monitor/retention", "chart-retention")
+    logins = _sql(
+        bank,
+        "select customer_id, min(ts) as t0 from events where event = 'login' "
+        "and customer_id is not null and ts >= '2025-01-01' and ts < '2025-04-01' group by 1",
+    )
+    sizes = [
+        int(x)
+        for x in p.locator(
+            "[data-testid=retention-table] tbody tr td:nth-child(2)"
+        ).all_inner_texts()
+    ]
+    assert sum(sizes) == len(logins)  # every customer in exactly one cohort
+    _shot(p, shots, "18-retention")
+    _run_analysis(p, bank, "/monitor/path", "chart-path")
+    with signed_in(bank, "ops") as api:
+        doc = {
+            "kind": "path",
+            "anchor": {"event": "app_open"},
+            "direction": "after",
+            "depth": 3,
+            "top": 10,
+            "start": "2025-01-01",
+            "end": "2025-03-31",
+        }
+        want = api.post("/api/v1/analyses/run", json={"analysis": doc}).json()["paths"][0]
+    top = p.locator("[data-testid=path-table] tbody tr").first.inner_text()
+    assert " → ".join(want["path"]) in top and str(want["customers"]) in top
+    _shot(p, shots, "19-path")
+    _run_analysis(p, bank, "/monitor/attribution", "chart-attribution")
+    conversions = _sql(
+        bank,
+        "select count(*) as n from events where event = 'fund_purchase' "
+        "and customer_id is not null and ts >= '2025-01-01' and ts < '2025-04-01'",
+    )[0]["n"]
+    expect(p.locator("[data-testid=attribution-total]")).to_contain_text(
+        f"{conversions:,}", timeout=TIMEOUT_MS
+    )
+    _shot(p, shots, "20-attribution")
+
+
+def test_roi_report(bank: Bank, page: Page, shots: Path) -> None:
+    p = page
+    p.goto(bank.url + "/monitor/roi")
+    p.click("[data-testid=roi-run]")
+    p.wait_for_selector("[data-testid=roi-table-result] tbody tr")
+    rows = _sql(bank, "select arm, converted from fund_reach_exposure")
+    t = [r["converted"] for r in rows if r["arm"] == "sms"]
+    h = [r["converted"] for r in rows if r["arm"] == "control"]
+    incremental = len(t) * (sum(t) / len(t) - sum(h) / len(h))  # n_t x (p_t - p_h)
+    first = p.locator("[data-testid=roi-table-result] tbody tr").first.inner_text()
+    assert "增量转化" in first
+    assert f"{incremental:,.2f}".rstrip("0").rstrip(".") in first
+    _shot(p, shots, "21-roi")
+    p.fill("[data-testid=roi-table]", "no_such_table")
+    p.click("[data-testid=roi-run]")
+    expect(p.locator("[data-testid=error]")).to_contain_text("no_such_table", timeout=TIMEOUT_MS)
+
+
+def test_create_an_activity_from_a_template_with_the_step_form(
+    bank: Bank, page: Page, shots: Path
+) -> None:
+    benefit = {
+        "id": "e2e-c10",
+        "name": "满100减10",
+        "value": {"kind": "coupon_fixed", "amount_cents": 1000, "threshold_cents": 10000},
+        "limits": {"total_stock": 100},
+        "validity": {"days": 7},
+    }
+    with signed_in(bank, "ops") as api:
+        resp = api.post("/api/v1/benefits", json=benefit)
+        assert resp.status_code in (201, 409), resp.text
+    p = page
+    p.goto(bank.url + "/activities")
+    p.click("[data-testid=activity-new]")
+    p.click("[data-testid=template-coupon_drop]")
+    p.click("[data-testid=step-next]")
+    p.click("[data-testid=step-next]")  # no benefit chosen: the step refuses to move on
+    p.wait_for_selector(".ant-form-item-explain-error")
+    p.click("[data-testid=benefit-pick]")
+    p.click(".ant-select-item-option >> text=满100减10 (e2e-c10)")
+    p.click("[data-testid=step-next]")
+    p.fill("[data-testid=activity-name]", "E2E 春季领券")
+    p.fill("[data-testid=activity-budget] input", "500")
+    p.click("[data-testid=step-next]")
+    p.fill("[data-testid=landing-title]", "满100减10 限时领")
+    p.click("[data-testid=step-next]")
+    review = json.loads(p.inner_text("[data-testid=activity-review]"))
+    assert review["template"] == {"kind": "coupon_drop", "benefit_id": "e2e-c10"}
+    assert review["budget_cents"] == 50_000
+    _shot(p, shots, "22-activity-step-form")
+    p.click("[data-testid=save-submit]")
+    saved = p.locator("[data-testid=activity-saved]")
+    expect(saved).to_contain_text("·", timeout=TIMEOUT_MS)
+    activity_id = saved.inner_text().split(":")[1].split("·")[0].strip()
+    with signed_in(bank, "ops") as api:
+        got = api.get(f"/api/v1/activities/{activity_id}").json()
+    assert got["name"] == "E2E 春季领券"
+    assert got["status"] in saved.inner_text()
+    assert got["status"] != "draft"  # submitted for approval
+    assert got["definition"]["template"]["benefit_id"] == "e2e-c10"
+    assert got["definition"]["budget_cents"] == 50_000
+
+
+def test_reach_channels_and_live_template_preview(bank: Bank, page: Page, shots: Path) -> None:
+    with signed_in(bank, "ops") as api:
+        got = api.get("/api/v1/console/channels").json()
+        template = {
+            "template_id": "e2e-hello",
+            "channel": "sms",
+            "body": "{{ customer.city }}的客户您好",
+        }
+        resp = api.post("/api/v1/reach/templates", json=template)
+        assert resp.status_code == 201, resp.text
+    assert got["configured"] and [c["name"] for c in got["channels"]] == ["email", "inbox", "sms"]
+    p = page
+    p.goto(bank.url + "/reach")
+    rows = p.locator("[data-testid=channels-table] tbody tr.ant-table-row")
+    expect(rows).to_have_count(3, timeout=TIMEOUT_MS)
+    sms = rows.filter(has_text="webhook").inner_text()
+    assert "50/s · burst 10" in sms and "127.0.0.1:9" in sms and "0.040" in sms
+    assert "2525" in rows.filter(has_text="smtp").inner_text()
+    html = p.content()
+    assert SMS_SECRET not in html and "/sms/send" not in html  # never the secret or the path
+    _shot(p, shots, "23-reach-channels")
+    city = _sql(bank, "select city from customers where customer_id = 7")[0]["city"]
+    p.click("text=模板预览")
+    p.fill("[data-testid=preview-template]", "e2e-hello")
+    p.fill("[data-testid=preview-customer] input", "7")  # no button: the preview follows
+    expect(p.locator("[data-testid=preview-result]")).to_contain_text(
+        f"{city}的客户您好", timeout=TIMEOUT_MS
+    )
+    _shot(p, shots, "24-template-preview")
 
 
 def test_branch_user_sees_their_scope_and_signs_out(bank: Bank, page: Page, shots: Path) -> None:

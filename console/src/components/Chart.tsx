@@ -1,23 +1,13 @@
-// ECharts through the tree-shaken core: only the charts and components the console uses.
+// ECharts through the tree-shaken core. Only what the home page draws is registered here
+// (line and bar charts); pages with other charts import "./charts-extra" (lazy chunks).
 import ReactEChartsCore from "echarts-for-react/lib/core";
 import * as echarts from "echarts/core";
-import { BarChart, FunnelChart, LineChart, PieChart, SankeyChart } from "echarts/charts";
-import { GridComponent, LegendComponent, TitleComponent, TooltipComponent } from "echarts/components";
+import { BarChart, LineChart } from "echarts/charts";
+import { GridComponent, LegendComponent, TooltipComponent } from "echarts/components";
 import { CanvasRenderer } from "echarts/renderers";
 import type { EChartsOption } from "echarts";
 
-echarts.use([
-  BarChart,
-  FunnelChart,
-  LineChart,
-  PieChart,
-  SankeyChart,
-  GridComponent,
-  LegendComponent,
-  TitleComponent,
-  TooltipComponent,
-  CanvasRenderer,
-]);
+echarts.use([BarChart, LineChart, GridComponent, LegendComponent, TooltipComponent, CanvasRenderer]);
 
 export function Chart({ option, height = 300, testId }: { option: EChartsOption; height?: number; testId?: string }) {
   return (

@@ -1,6 +1,7 @@
 // Activities (活动中心): the list with stock/budget usage bars and the risk review queue.
 import { useEffect, useState } from "react";
 import { Button, Card, Progress, Table, Tabs, Tag } from "antd";
+import { Link } from "react-router-dom";
 import { get, post } from "../api";
 import { ErrorNote } from "../components/Missing";
 import { useI18n } from "../i18n";
@@ -105,7 +106,14 @@ function RiskQueue() {
 export default function Activities() {
   const { t } = useI18n();
   return (
-    <Card title={t("活动中心")}>
+    <Card
+      title={t("活动中心")}
+      extra={
+        <Link to="/activities/new" data-testid="activity-new">
+          <Button type="primary">{t("从模板创建活动")}</Button>
+        </Link>
+      }
+    >
       <Tabs
         items={[
           { key: "list", label: t("活动列表"), children: <ActivityList /> },

@@ -4,6 +4,7 @@ import { useState, type ReactNode } from "react";
 import { Button, Card, Col, Form, Input, InputNumber, Row, Select, Table } from "antd";
 import { post } from "../api";
 import { Chart } from "../components/Chart";
+import "../components/charts-extra";
 import { ErrorNote } from "../components/Missing";
 import { percent } from "../format";
 import { useI18n } from "../i18n";

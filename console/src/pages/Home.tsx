@@ -1,9 +1,10 @@
 import { useEffect, useState } from "react";
-import { Alert, Card, Col, List, Row, Skeleton, Statistic, Typography } from "antd";
+import { Alert, Col, Row, Skeleton, Statistic } from "antd";
 import { ArrowDownOutlined, ArrowUpOutlined } from "@ant-design/icons";
 import { ApiError, get, getPrefetched, type Me } from "../api";
 import { Chart } from "../components/Chart";
 import { ErrorNote } from "../components/Missing";
+import { Note, Panel } from "../components/Panel";
 import { bigNumber, percent } from "../format";
 import { useI18n } from "../i18n";
 
@@ -52,7 +53,14 @@ function Alerts() {
       .map(([k, v]) => `${k} ${v.day}: ${v.count} (z=${v.robust_z.toFixed(1)})`),
   ];
   if (!items.length) return <Alert type="success" showIcon message={`${t("旅程健康")}: OK`} />;
-  return <List size="small" dataSource={items} renderItem={(i) => <List.Item><Alert type="warning" showIcon message={i} style={{ width: "100%" }} /></List.Item>} />;
+  // Plain markup, not antd's List: List brings Pagination and Select into the first load.
+  return (
+    <div style={{ display: "flex", flexDirection: "column", gap: 8 }}>
+      {items.map((i) => (
+        <Alert key={i} type="warning" showIcon message={i} />
+      ))}
+    </div>
+  );
 }
 
 export function Home({ me }: { me: Me }) {
@@ -71,46 +79,46 @@ export function Home({ me }: { me: Me }) {
   const month = (p: string) => p.slice(0, 7);
   return (
     <div data-testid="home">
-      <Typography.Text type="secondary">as of {data.as_of}</Typography.Text>
+      <Note>as of {data.as_of}</Note>
       <Row gutter={[16, 16]} style={{ marginTop: 8 }}>
         <Col span={6}>
-          <Card>
+          <Panel>
             <Statistic
               title={t("资产规模")}
               value={bigNumber(last?.value ?? 0, lang)}
               data-testid="kpi-aum"
             />
-            <Typography.Text type={pct !== null && pct < 0 ? "danger" : "success"}>
+            <Note tone={pct !== null && pct < 0 ? "danger" : "success"}>
               {pct !== null && pct < 0 ? <ArrowDownOutlined /> : <ArrowUpOutlined />} {t("较上月")} {percent(pct, 2)}
-            </Typography.Text>
-          </Card>
+            </Note>
+          </Panel>
         </Col>
         <Col span={6}>
-          <Card>
+          <Panel>
             <Statistic title={t("月活客户")} value={mauLast} data-testid="kpi-mau" />
-            <Typography.Text type="secondary">
+            <Note>
               {t("较上月")} {mauPrev ? percent(mauLast / mauPrev - 1) : "—"}
-            </Typography.Text>
-          </Card>
+            </Note>
+          </Panel>
         </Col>
         <Col span={6}>
-          <Card>
+          <Panel>
             <Statistic title={t("客户总数")} value={data.customers} data-testid="kpi-customers" />
-            <Typography.Text type="secondary">
+            <Note>
               {t("新增客户")} {data.new_customers}
-            </Typography.Text>
-          </Card>
+            </Note>
+          </Panel>
         </Col>
         <Col span={6}>
-          <Card>
+          <Panel>
             <Statistic title={t("运行中旅程")} value={data.running_journeys} />
-            <Typography.Text type="secondary">
+            <Note>
               {t("进行中活动")} {data.running_activities}
-            </Typography.Text>
-          </Card>
+            </Note>
+          </Panel>
         </Col>
         <Col span={14}>
-          <Card title={t("资产规模趋势")}>
+          <Panel title={t("资产规模趋势")}>
             <Chart
               testId="chart-aum"
               option={{
@@ -121,10 +129,10 @@ export function Home({ me }: { me: Me }) {
                 series: [{ type: "line", smooth: true, areaStyle: {}, data: data.aum.map((r) => r.value), name: t("资产规模") }],
               }}
             />
-          </Card>
+          </Panel>
         </Col>
         <Col span={10}>
-          <Card title={t("客户构成")}>
+          <Panel title={t("客户构成")}>
             <Chart
               testId="chart-customers"
               option={{
@@ -142,10 +150,10 @@ export function Home({ me }: { me: Me }) {
                 ],
               }}
             />
-          </Card>
+          </Panel>
         </Col>
         <Col span={16}>
-          <Card title={t("月活趋势")}>
+          <Panel title={t("月活趋势")}>
             <Chart
               height={240}
               option={{
@@ -156,12 +164,12 @@ export function Home({ me }: { me: Me }) {
                 series: [{ type: "bar", data: data.mau.map((r) => r.value), name: t("月活客户") }],
               }}
             />
-          </Card>
+          </Panel>
         </Col>
         <Col span={8}>
-          <Card title={t("告警")} data-testid="alerts">
+          <Panel title={t("告警")} testId="alerts">
             <Alerts />
-          </Card>
+          </Panel>
         </Col>
       </Row>
     </div>

@@ -5,7 +5,9 @@ import { Card, Input, Segmented, Space, Table, Tabs, Tag } from "antd";
 import { Link } from "react-router-dom";
 import { get } from "../api";
 import { Chart } from "../components/Chart";
+import "../components/charts-extra";
 import { ErrorNote } from "../components/Missing";
+import { percent } from "../format";
 import { useI18n } from "../i18n";
 import { flowSankey, type FlowLink } from "../insight";
 
@@ -108,6 +110,18 @@ export default function Lifecycle() {
                   },
                 ],
               }}
+            />
+            <Table<FlowLink>
+              size="small"
+              rowKey={(l) => `${l.source}>${l.target}`}
+              data-testid="flow-table"
+              dataSource={[...flow.links].sort((x, y) => y.customers - x.customers)}
+              pagination={{ pageSize: 8, hideOnSinglePage: true }}
+              columns={[
+                { title: t("流向"), key: "flow", render: (_: unknown, l) => `${label(l.source)} → ${label(l.target)}` },
+                { title: t("人数"), dataIndex: "customers", render: (v: number) => v.toLocaleString() },
+                { title: t("占比"), key: "share", render: (_: unknown, l) => percent(l.customers / total) },
+              ]}
             />
           </>
         )}

@@ -2,8 +2,9 @@
 import { useEffect, useRef, useState } from "react";
 import { Button, Card, Col, Dropdown, Input, InputNumber, Row, Select, Space, Statistic, Table, Typography } from "antd";
 import { DeleteOutlined, PlusOutlined } from "@ant-design/icons";
-import { post } from "../api";
+import { api, get, post } from "../api";
 import { Chart } from "../components/Chart";
+import "../components/charts-extra";
 import { ErrorNote } from "../components/Missing";
 import { useI18n } from "../i18n";
 import {
@@ -12,6 +13,7 @@ import {
   OPS,
   attribute,
   behaviour,
+  fromDocument,
   group,
   toDocument,
   txn,
@@ -195,6 +197,86 @@ function Condition({ node, set }: { node: Node; set: (id: string, fn: (n: Node) 
   );
 }
 
+interface Saved {
+  segment_id: string;
+  name: string;
+  version: number;
+  definition: { name: string; root: unknown };
+}
+
+/** Open a saved segment, save a new one, or save the open one as its next version. */
+function SaveBar({ doc, onOpen }: { doc: Record<string, unknown> | null; onOpen: (s: Saved) => void }) {
+  const { t } = useI18n();
+  const [items, setItems] = useState<Saved[]>([]);
+  const [open, setOpen] = useState<Saved | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [note, setNote] = useState<string | null>(null);
+  const [newId, setNewId] = useState(() => `seg-${Date.now().toString(36)}`);
+  const refresh = () => get<{ items: Saved[] }>("/api/v1/segments").then((r) => setItems(r.items), setError);
+  useEffect(() => {
+    refresh();
+  }, []);
+  const pick = async (id: string) => {
+    setError(null);
+    setNote(null);
+    try {
+      const s = await get<Saved>(`/api/v1/segments/${encodeURIComponent(id)}`);
+      onOpen(s); // throws when the builder cannot edit one of its conditions
+      setOpen(s);
+    } catch (e) {
+      setError(e);
+    }
+  };
+  const save = async (asNew: boolean) => {
+    if (!doc) return;
+    setError(null);
+    try {
+      const s =
+        asNew || !open
+          ? await post<Saved>("/api/v1/segments", { definition: { ...doc, id: newId.trim() } })
+          : await api<Saved>("PUT", `/api/v1/segments/${encodeURIComponent(open.segment_id)}`, {
+              definition: { ...doc, id: open.segment_id },
+            });
+      setOpen(s);
+      setNote(`${t("已保存")}: ${s.segment_id} v${s.version}`);
+      await refresh();
+    } catch (e) {
+      setError(e);
+    }
+  };
+  return (
+    <Space direction="vertical" style={{ width: "100%", marginBottom: 8 }}>
+      <Space wrap>
+        <Select
+          showSearch
+          optionFilterProp="label"
+          placeholder={t("打开已保存的客群")}
+          style={{ width: 280 }}
+          value={open?.segment_id}
+          onChange={pick}
+          data-testid="segment-open"
+          options={items.map((s) => ({ value: s.segment_id, label: `${s.name} · v${s.version}` }))}
+        />
+        <span>{t("客群编码")}</span>
+        <Input
+          value={newId}
+          onChange={(e) => setNewId(e.target.value)}
+          style={{ width: 180 }}
+          data-testid="segment-id"
+        />
+        <Button onClick={() => save(true)} disabled={!doc || !newId.trim()} data-testid="segment-save-new">
+          {t("另存为新客群")}
+        </Button>
+        <Button type="primary" onClick={() => save(false)} disabled={!doc || !open} data-testid="segment-save-version">
+          {t("保存为新版本")}
+        </Button>
+      </Space>
+      {note && <Typography.Text type="success" data-testid="segment-saved">{note}</Typography.Text>}
+      <ErrorNote error={error} />
+    </Space>
+  );
+}
+
 export default function Segments() {
   const { t } = useI18n();
   const [name, setName] = useState("理财潜客");
@@ -225,8 +307,16 @@ export default function Segments() {
         <Card title={t("客群圈选")}>
           <Space style={{ marginBottom: 8 }}>
             <span>{t("客群名称")}</span>
-            <Input value={name} onChange={(e) => setName(e.target.value)} style={{ width: 240 }} />
+            <Input value={name} onChange={(e) => setName(e.target.value)} style={{ width: 240 }} data-testid="segment-name" />
           </Space>
+          <SaveBar
+            doc={doc}
+            onOpen={(saved) => {
+              const back = fromDocument(saved.definition);
+              setName(back.name);
+              setRoot(back.root);
+            }}
+          />
           <Condition node={root} set={set} />
           <Typography.Paragraph type="secondary" style={{ marginTop: 12 }}>
             <pre style={{ fontSize: 11, maxHeight: 200, overflow: "auto" }}>{JSON.stringify(doc, null, 1)}</pre>

@@ -1,0 +1,262 @@
+// Create an activity from a template (从模板创建活动): a step form — template, its
+// benefits, window and audience, landing page — then review and save as a draft or
+// save and submit for approval. The API validates and names the wrong field.
+import { useEffect, useState } from "react";
+import { Alert, Button, Card, Col, Form, Input, InputNumber, Radio, Row, Select, Space, Steps, Typography } from "antd";
+import { MinusCircleOutlined, PlusOutlined } from "@ant-design/icons";
+import { Link } from "react-router-dom";
+import { get, post } from "../api";
+import { ErrorNote } from "../components/Missing";
+import { useI18n } from "../i18n";
+import { activityDocument, TEMPLATES, type ActivityForm, type TemplateKind } from "../activity";
+
+interface Benefit {
+  id: string;
+  name: string;
+}
+
+const TEMPLATE_ZH: Record<TemplateKind, [string, string]> = {
+  coupon_drop: ["领券", "一次点击领一张券"],
+  sign_in: ["签到", "连续签到第 n 天发放奖励"],
+  lucky_draw: ["抽奖", "每次抽奖至多中一个奖品"],
+  referral: ["老带新", "被邀请人首次达成后双方各得奖励"],
+  task: ["任务", "完成开户认证/绑卡/首购得奖励"],
+  quota_test: ["额度测算", "测算贷款额度得用款券"],
+};
+const ACTIONS = ["kyc", "bind_card", "first_purchase"];
+const STEP_FIELDS: string[][] = [
+  ["template"],
+  ["benefit_id", "rewards", "prizes", "tasks", "inviter_benefit_id", "invitee_benefit_id", "cycle_days", "draws_per_day", "qualifying_action", "max_invites"],
+  ["name", "starts_at", "ends_at", "budget_yuan", "kyc_risk_levels"],
+  ["landing_title", "landing_body"],
+];
+
+export default function ActivityCreate() {
+  const { t } = useI18n();
+  const [form] = Form.useForm<ActivityForm>();
+  const [step, setStep] = useState(0);
+  const [benefits, setBenefits] = useState<Benefit[]>([]);
+  const [error, setError] = useState<unknown>(null);
+  const [saved, setSaved] = useState<{ id: string; status: string } | null>(null);
+  const [busy, setBusy] = useState(false);
+  const kind = (Form.useWatch("template", form) ?? "coupon_drop") as TemplateKind;
+  useEffect(() => {
+    get<Benefit[]>("/api/v1/benefits").then(setBenefits, setError);
+  }, []);
+  const benefitPick = (name: string | (string | number)[], label: string, testId: string, extra = {}) => (
+    <Form.Item name={name} label={label} rules={[{ required: true }]} {...extra}>
+      <Select
+        style={{ minWidth: 220 }}
+        data-testid={testId}
+        options={benefits.map((b) => ({ value: b.id, label: `${b.name} (${b.id})` }))}
+        notFoundContent={t("暂无权益")}
+      />
+    </Form.Item>
+  );
+  const next = async () => {
+    await form.validateFields(STEP_FIELDS[step]);
+    setStep((s) => s + 1);
+  };
+  const save = async (submit: boolean) => {
+    setBusy(true);
+    setError(null);
+    try {
+      const doc = activityDocument(form.getFieldsValue(true) as ActivityForm);
+      let row = await post<{ id: string; status: string }>("/api/v1/activities", doc);
+      if (submit) row = await post<{ id: string; status: string }>(`/api/v1/activities/${encodeURIComponent(row.id)}/submit`);
+      setSaved(row);
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const values = form.getFieldsValue(true) as ActivityForm;
+  return (
+    <Card title={t("从模板创建活动")} extra={<Link to="/activities">{t("活动列表")}</Link>}>
+      <Steps
+        current={step}
+        style={{ marginBottom: 24 }}
+        items={[{ title: t("选择模板") }, { title: t("奖励设置") }, { title: t("时间与人群") }, { title: t("落地页") }, { title: t("确认提交") }]}
+      />
+      <Form
+        form={form}
+        layout="vertical"
+        preserve
+        initialValues={{
+          template: "coupon_drop",
+          cycle_days: 7,
+          rewards: [{ day: 7 }],
+          prizes: [{ probability: 0.1 }],
+          draws_per_day: 1,
+          qualifying_action: "first_purchase",
+          max_invites: 20,
+          tasks: [{ action: "kyc" }],
+          starts_at: "2026-12-01T00:00:00+08:00",
+          ends_at: "2026-12-31T23:59:59+08:00",
+        }}
+      >
+        <div style={{ display: step === 0 ? "block" : "none" }}>
+          <Form.Item name="template">
+            <Radio.Group data-testid="template-pick">
+              <Row gutter={[12, 12]}>
+                {TEMPLATES.map((k) => (
+                  <Col span={8} key={k}>
+                    <Radio value={k} data-testid={`template-${k}`}>
+                      <b>{t(TEMPLATE_ZH[k][0])}</b> <Typography.Text type="secondary">{t(TEMPLATE_ZH[k][1])}</Typography.Text>
+                    </Radio>
+                  </Col>
+                ))}
+              </Row>
+            </Radio.Group>
+          </Form.Item>
+        </div>
+        <div style={{ display: step === 1 ? "block" : "none" }}>
+          {(kind === "coupon_drop" || kind === "quota_test") && benefitPick("benefit_id", t("权益"), "benefit-pick")}
+          {kind === "referral" && (
+            <Space wrap>
+              {benefitPick("inviter_benefit_id", t("邀请人奖励"), "inviter-pick")}
+              {benefitPick("invitee_benefit_id", t("被邀请人奖励"), "invitee-pick")}
+              <Form.Item name="qualifying_action" label={t("达成动作")}>
+                <Select style={{ width: 160 }} options={ACTIONS.map((value) => ({ value }))} />
+              </Form.Item>
+              <Form.Item name="max_invites" label={t("邀请上限")}>
+                <InputNumber min={1} max={1000} />
+              </Form.Item>
+            </Space>
+          )}
+          {kind === "sign_in" && (
+            <>
+              <Form.Item name="cycle_days" label={t("签到周期（天）")}>
+                <InputNumber min={1} max={366} />
+              </Form.Item>
+              <Form.List name="rewards">
+                {(fields, { add, remove }) => (
+                  <>
+                    {fields.map((f) => (
+                      <Space key={f.key} align="baseline">
+                        <Form.Item name={[f.name, "day"]} label={t("第几天")} rules={[{ required: true }]}>
+                          <InputNumber min={1} max={366} />
+                        </Form.Item>
+                        {benefitPick([f.name, "benefit_id"] as (string | number)[], t("权益"), `reward-${f.name}`)}
+                        <MinusCircleOutlined onClick={() => remove(f.name)} />
+                      </Space>
+                    ))}
+                    <Button type="dashed" icon={<PlusOutlined />} onClick={() => add({})}>
+                      {t("添加奖励")}
+                    </Button>
+                  </>
+                )}
+              </Form.List>
+            </>
+          )}
+          {kind === "lucky_draw" && (
+            <>
+              <Form.Item name="draws_per_day" label={t("每日抽奖次数")}>
+                <InputNumber min={1} max={100} />
+              </Form.Item>
+              <Form.List name="prizes">
+                {(fields, { add, remove }) => (
+                  <>
+                    {fields.map((f) => (
+                      <Space key={f.key} align="baseline">
+                        {benefitPick([f.name, "benefit_id"] as (string | number)[], t("奖品"), `prize-${f.name}`)}
+                        <Form.Item name={[f.name, "probability"]} label={t("中奖概率")} rules={[{ required: true }]}>
+                          <InputNumber min={0.0001} max={1} step={0.01} />
+                        </Form.Item>
+                        <MinusCircleOutlined onClick={() => remove(f.name)} />
+                      </Space>
+                    ))}
+                    <Button type="dashed" icon={<PlusOutlined />} onClick={() => add({ probability: 0.1 })}>
+                      {t("添加奖品")}
+                    </Button>
+                  </>
+                )}
+              </Form.List>
+            </>
+          )}
+          {kind === "task" && (
+            <Form.List name="tasks">
+              {(fields, { add, remove }) => (
+                <>
+                  {fields.map((f) => (
+                    <Space key={f.key} align="baseline">
+                      <Form.Item name={[f.name, "action"]} label={t("任务")} rules={[{ required: true }]}>
+                        <Select style={{ width: 160 }} options={ACTIONS.map((value) => ({ value }))} />
+                      </Form.Item>
+                      {benefitPick([f.name, "benefit_id"] as (string | number)[], t("权益"), `task-${f.name}`)}
+                      <MinusCircleOutlined onClick={() => remove(f.name)} />
+                    </Space>
+                  ))}
+                  <Button type="dashed" icon={<PlusOutlined />} onClick={() => add({ action: "bind_card" })}>
+                    {t("添加任务")}
+                  </Button>
+                </>
+              )}
+            </Form.List>
+          )}
+        </div>
+        <div style={{ display: step === 2 ? "block" : "none" }}>
+          <Form.Item name="name" label={t("活动名称")} rules={[{ required: true, max: 200 }]}>
+            <Input data-testid="activity-name" />
+          </Form.Item>
+          <Space wrap>
+            <Form.Item name="starts_at" label={t("开始时间")} rules={[{ required: true }]}>
+              <Input style={{ width: 260 }} data-testid="activity-starts" />
+            </Form.Item>
+            <Form.Item name="ends_at" label={t("结束时间")} rules={[{ required: true }]}>
+              <Input style={{ width: 260 }} data-testid="activity-ends" />
+            </Form.Item>
+            <Form.Item name="budget_yuan" label={t("活动预算（元）")}>
+              <InputNumber min={0} style={{ width: 180 }} data-testid="activity-budget" />
+            </Form.Item>
+            <Form.Item name="kyc_risk_levels" label={t("风险等级（空为全部）")}>
+              <Select mode="multiple" style={{ width: 220 }} options={[1, 2, 3, 4, 5].map((value) => ({ value }))} />
+            </Form.Item>
+          </Space>
+        </div>
+        <div style={{ display: step === 3 ? "block" : "none" }}>
+          <Form.Item name="landing_title" label={t("落地页标题")} rules={[{ required: true, max: 200 }]}>
+            <Input data-testid="landing-title" />
+          </Form.Item>
+          <Form.Item name="landing_body" label={t("落地页正文")} rules={[{ max: 5000 }]}>
+            <Input.TextArea rows={4} />
+          </Form.Item>
+        </div>
+        {step === 4 && (
+          <pre data-testid="activity-review" style={{ background: "#fafafa", padding: 12, maxHeight: 360, overflow: "auto" }}>
+            {JSON.stringify(activityDocument(values), null, 2)}
+          </pre>
+        )}
+      </Form>
+      <ErrorNote error={error} />
+      {saved && (
+        <Alert
+          type="success"
+          showIcon
+          data-testid="activity-saved"
+          message={`${t("已保存")}: ${saved.id} · ${saved.status}`}
+          style={{ marginBottom: 12 }}
+        />
+      )}
+      <Space>
+        {step > 0 && <Button onClick={() => setStep((s) => s - 1)}>{t("上一步")}</Button>}
+        {step < 4 && (
+          <Button type="primary" onClick={next} data-testid="step-next">
+            {t("下一步")}
+          </Button>
+        )}
+        {step === 4 && (
+          <>
+            <Button onClick={() => save(false)} loading={busy} disabled={!!saved} data-testid="save-draft">
+              {t("保存草稿")}
+            </Button>
+            <Button type="primary" onClick={() => save(true)} loading={busy} disabled={!!saved} data-testid="save-submit">
+              {t("保存并提交审批")}
+            </Button>
+          </>
+        )}
+      </Space>
+    </Card>
+  );
+}
