@@ -158,6 +158,53 @@ def test_sql_counters_refuse_beyond_cap_sqlite(tmp_path: object, cap: int) -> No
     assert (granted == cap).all()
 
 
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    ids=st.lists(st.integers(1, 8), min_size=1, max_size=30),
+    caps=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    used=st.dictionaries(st.integers(1, 8), st.integers(0, 4), max_size=8),
+)
+def test_sql_counters_match_a_one_by_one_oracle(
+    tmp_path: object, ids: list[int], caps: tuple[int, int], used: dict[int, int]
+) -> None:
+    """Set-based reserve == granting each position in turn (repeats, two rules, undo)."""
+    from opsloop.strategy.models import ContactCount
+    from opsloop.strategy.policy import SqlContactCounters
+
+    store = Store.open(f"sqlite:///{tmp_path}/o.db")
+    try:
+        with store.session() as s:
+            s.query(ContactCount).delete()
+            for cid, u in used.items():  # the week's rule already partly used
+                s.add(ContactCount(scope="w/", customer_id=cid, used=u))
+        week, day = caps
+        with store.session() as s:
+            got = SqlContactCounters().reserve(
+                s, np.array(ids, dtype=np.int64), [("w/", week), ("d/", day)]
+            )
+            rows = s.query(ContactCount.scope, ContactCount.customer_id, ContactCount.used)
+            after = {(sc, c): u for sc, c, u in rows}
+        # oracle: repeats of a customer are granted in rounds (first occurrences first)
+        w = {c: used.get(c, 0) for c in set(ids)}
+        d = dict.fromkeys(set(ids), 0)
+        want = [False] * len(ids)
+        order = sorted(range(len(ids)), key=lambda i: (ids[:i].count(ids[i]), i))
+        for i in order:
+            c = ids[i]
+            if w[c] + 1 <= week and d[c] + 1 <= day:
+                w[c] += 1
+                d[c] += 1
+                want[i] = True
+        assert got.tolist() == want
+        for c in set(ids):
+            assert after.get(("w/", c), 0) == w[c]
+            assert after.get(("d/", c), 0) == d[c]
+    finally:
+        store.close()
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     start=st.times(),
