@@ -99,7 +99,8 @@ def test_four_workers_share_journeys_and_never_break_a_cap(
         while time.monotonic() < deadline:
             time.sleep(0.3)
             with store.session() as s:
-                q = select(CustomerState.journey_id, func.count()).group_by(CustomerState.journey_id)
+                jid = CustomerState.journey_id
+                q = select(jid, func.count()).group_by(jid)
                 entered = {j: int(n) for j, n in s.execute(q)}
             if not killed and entered:
                 procs[0].send_signal(signal.SIGKILL)  # mid-run: some journeys already in
