@@ -21,6 +21,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from bench.journey_workers import CAPS, POLICY, _doc
 from sqlalchemy import func, select
 from tests.strategy.helpers import customers
 
@@ -35,31 +36,6 @@ from opsloop.warehouse import Warehouse
 MAKER = Principal(id="maker", kind="user", permissions=frozenset({"journey:submit"}))
 CHECKER = Principal(id="checker", kind="user", permissions=frozenset({"journey:approve"}))
 JOURNEYS, CUSTOMERS, WORKERS = 8, 300, 4
-POLICY = {
-    "global_control": {"share": 0.0},
-    "caps": [
-        {"channel": "sms", "max": 2, "per": "week"},
-        {"channel": "push", "max": 1, "per": "day"},
-    ],
-}
-CAPS = {"sms": 2, "push": 1}
-EVERYONE = {"kind": "attribute", "field": "org_path", "op": "starts_with", "value": "/HO/"}
-
-
-def _doc(i: int) -> dict[str, object]:
-    return {
-        "id": f"j{i}",
-        "name": f"journey {i}",
-        "nodes": [
-            {"id": "entry", "kind": "segment_entry",
-             "config": {"segment": {"name": "all", "root": EVERYONE}, "schedule": "* * * * *"}},
-            {"id": "sms", "kind": "send_message", "config": {"channel": "sms", "template_id": "t"},
-             "on_blocked": {"action": "skip"}},
-            {"id": "push", "kind": "send_message",
-             "config": {"channel": "push", "template_id": "p"}},
-        ],
-        "edges": [{"from": "entry", "to": "sms"}, {"from": "sms", "to": "push"}],
-    }  # fmt: skip
 
 
 def _worker(home: Path, pg_url: str, redis_url: str) -> subprocess.Popen[str]:
@@ -89,7 +65,7 @@ def test_four_workers_share_journeys_and_never_break_a_cap(
         for i in range(JOURNEYS):
             service.save_journey(session=s, principal=MAKER, doc=_doc(i))
             for who, action in ((MAKER, "submit"), (CHECKER, "approve"), (MAKER, "launch")):
-                service.transition(session=s, principal=who, journey_id=f"j{i}", action=action)
+                service.transition(session=s, principal=who, journey_id=f"j{i:03d}", action=action)
 
     procs = [_worker(home, pg_url, redis_url) for _ in range(WORKERS)]
     try:
@@ -107,7 +83,7 @@ def test_four_workers_share_journeys_and_never_break_a_cap(
                 killed = True
             if len(entered) == JOURNEYS and all(n == CUSTOMERS for n in entered.values()):
                 break
-        if entered != {f"j{i}": CUSTOMERS for i in range(JOURNEYS)}:
+        if entered != {f"j{i:03d}": CUSTOMERS for i in range(JOURNEYS)}:
             for p in procs:
                 p.kill()
             logs = [p.communicate(timeout=30)[1][-2000:] for p in procs]
