@@ -11,8 +11,7 @@ import { useI18n } from "../i18n";
 import { activityDocument, TEMPLATES, type ActivityForm, type TemplateKind } from "../activity";
 
 interface Benefit {
-  id: string;
-  name: string;
+  definition: { id: string; name: string };
 }
 
 const TEMPLATE_ZH: Record<TemplateKind, [string, string]> = {
@@ -48,13 +47,17 @@ export default function ActivityCreate() {
       <Select
         style={{ minWidth: 220 }}
         data-testid={testId}
-        options={benefits.map((b) => ({ value: b.id, label: `${b.name} (${b.id})` }))}
+        options={benefits.map(({ definition: b }) => ({ value: b.id, label: `${b.name} (${b.id})` }))}
         notFoundContent={t("暂无权益")}
       />
     </Form.Item>
   );
   const next = async () => {
-    await form.validateFields(STEP_FIELDS[step]);
+    try {
+      await form.validateFields(STEP_FIELDS[step]);
+    } catch {
+      return; // the form shows what is missing under each field
+    }
     setStep((s) => s + 1);
   };
   const save = async (submit: boolean) => {
