@@ -127,3 +127,31 @@ def test_two_server_processes_share_one_stream(home: Path, redis_url: str) -> No
                 break
             time.sleep(0.1)
         assert n == 10
+
+
+def test_a_subscription_survives_a_stream_error(redis_url: str) -> None:
+    """The stream key deleted under a blocked read (UNBLOCKED): the consumer thread
+    keeps going (it used to die, silently stopping delivery)."""
+    import threading as _threading
+
+    import redis as _redis
+
+    got: list[str] = []
+    seen = _threading.Event()
+    with RedisStream(redis_url, prefix="t5:survive") as rs:
+
+        def handler(records: list[Record]) -> None:
+            got.extend(r.message_id for r in records)
+            seen.set()
+
+        sub = rs.subscribe("c", handler)
+        try:
+            rs.append([("a", b"{}")])
+            assert seen.wait(10)
+            _redis.Redis.from_url(redis_url).delete(rs.stream)  # unblocks the reader
+            deadline = time.monotonic() + 10
+            while sub.errors == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert sub.errors >= 1 and sub._thread.is_alive()
+        finally:
+            sub.stop()

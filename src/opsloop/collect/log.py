@@ -991,7 +991,12 @@ class Subscription:
     def _run(self) -> None:
         name_os_thread("ol-sub-" + str(getattr(self.consumer, "name", ""))[:8])
         while not self._stop.is_set():
-            records = self.consumer.poll(timeout=0.2)
+            try:
+                records = self.consumer.poll(timeout=0.2)
+            except Exception:  # a stream error (Redis restarted, key flushed): retry
+                self.errors += 1
+                self._stop.wait(1.0)
+                continue
             if not records:
                 continue
             try:
