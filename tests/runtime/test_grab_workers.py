@@ -47,7 +47,7 @@ async def _hammer(base: str, aid: str, token: str) -> list[int]:
         async def one() -> int:
             cid = rng.randrange(1, CUSTOMERS + 1)
             body = {"customer_id": cid, "device_id": f"d{cid}", "ip": "10.0.0.1"}
-            return (await c.post(path, json=body, timeout=300)).status_code
+            return (await c.post(path, json=body, timeout=120)).status_code
 
         return await asyncio.gather(*(one() for _ in range(REQUESTS)))
 
@@ -69,10 +69,12 @@ def test_four_api_processes_never_oversell(pg_url: str, redis_url: str, tmp_path
     }
     port = _free_port()
     cmd = [sys.executable, "-m", "opsloop.cli.main", "serve", "--workers", str(WORKERS)]
+    log_path = tmp_path / "serve.log"  # a file, not a pipe: a full pipe would block the server
+    log_file = log_path.open("w")
     proc = subprocess.Popen(
         [*cmd, "--port", str(port)],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log_file,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
@@ -88,23 +90,26 @@ def test_four_api_processes_never_oversell(pg_url: str, redis_url: str, tmp_path
                 pass
             if time.monotonic() > deadline or proc.poll() is not None:
                 os.killpg(proc.pid, signal.SIGKILL)
-                pytest.fail(f"serve never became ready:\n{proc.communicate(timeout=30)[0][-3000:]}")
+                proc.wait(timeout=30)
+                pytest.fail(f"serve never became ready:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.3)
         time.sleep(3.0)  # every worker up, not just the first
         try:
             statuses = asyncio.run(_hammer(base, aid, token))
         except httpx.HTTPError as exc:
             os.killpg(proc.pid, signal.SIGKILL)
-            log = proc.communicate(timeout=30)[0][-4000:]
+            proc.wait(timeout=30)
+            log = log_path.read_text()[-4000:]
             pytest.fail(f"a participation failed ({exc!r}); server log:\n{log}")
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
         try:
-            proc.communicate(timeout=60)
+            proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate(timeout=30)
+            proc.wait(timeout=30)
+        log_file.close()
     assert len(statuses) == REQUESTS
     assert set(statuses) <= {200, 409}, sorted(set(statuses))  # granted, or sold out/limit
     store = Store.open(pg_url, migrate=False)
