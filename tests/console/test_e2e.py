@@ -456,7 +456,7 @@ def test_create_an_activity_from_a_template_with_the_step_form(
     p.click(".ant-select-item-option >> text=满100减10 (e2e-c10)")
     p.click("[data-testid=step-next]")
     p.fill("[data-testid=activity-name]", "E2E 春季领券")
-    p.fill("[data-testid=activity-budget] input", "500")
+    p.fill("input[data-testid=activity-budget], [data-testid=activity-budget] input", "500")
     p.click("[data-testid=step-next]")
     p.fill("[data-testid=landing-title]", "满100减10 限时领")
     p.click("[data-testid=step-next]")
@@ -501,7 +501,9 @@ def test_reach_channels_and_live_template_preview(bank: Bank, page: Page, shots:
     city = _sql(bank, "select city from customers where customer_id = 7")[0]["city"]
     p.click("text=模板预览")
     p.fill("[data-testid=preview-template]", "e2e-hello")
-    p.fill("[data-testid=preview-customer] input", "7")  # no button: the preview follows
+    p.fill(
+        "input[data-testid=preview-customer], [data-testid=preview-customer] input", "7"
+    )  # no button: the preview follows
     expect(p.locator("[data-testid=preview-result]")).to_contain_text(
         f"{city}的客户您好", timeout=TIMEOUT_MS
     )
