@@ -42,6 +42,7 @@ import orjson
 from pydantic import ValidationError
 
 from opsloop.access.credentials import token_principal, verify_token_cached
+from opsloop.access.headers import HSTS, SECURITY_HEADERS
 from opsloop.access.principal import LOCAL_OPERATOR, Principal
 from opsloop.activity import scope as activity_scope
 from opsloop.activity import service
@@ -57,21 +58,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 PERMISSION = "activity:participate"
 TEMPLATE = "/api/v1/activities/{activity_id}/participate"
 _PATH = re.compile(r"/api/v1/activities/([a-z0-9]{1,64})/participate")
-_CSP = (
-    b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-    b"script-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; "
-    b"form-action 'self'"
-)
-# What SecurityHeadersMiddleware adds to every answer of the application.
-_SECURITY = [
-    (b"content-security-policy", _CSP),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"cross-origin-opener-policy", b"same-origin"),
-    (b"cache-control", b"no-store"),
-]
-_HSTS = (b"strict-transport-security", b"max-age=31536000")
 _TOO_FAST = orjson.dumps({"detail": "too many requests; slow down"})
 
 
@@ -214,10 +200,10 @@ async def _respond(
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
-        *_SECURITY,
+        *SECURITY_HEADERS,
         *extra,
     ]
     if https:
-        headers.append(_HSTS)
+        headers.append(HSTS)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

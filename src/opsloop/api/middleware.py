@@ -7,11 +7,8 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_CSP = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-    "script-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; "
-    "form-action 'self'"
-)
+from opsloop.access.headers import CSP, HSTS, security_headers
+
 # Swagger UI / ReDoc load their assets from a CDN.
 _DOCS_CSP = (
     "default-src 'self'; img-src 'self' data: https://fastapi.tiangolo.com; "
@@ -80,22 +77,15 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        csp = _DOCS_CSP if path.startswith(_DOCS) else _CSP
+        csp = _DOCS_CSP if path.startswith(_DOCS) else CSP
         https = scope.get("scheme") == "https"
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers: list[Any] = list(message.get("headers", []))
-                extra = [
-                    (b"content-security-policy", csp.encode()),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"x-frame-options", b"DENY"),
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"cross-origin-opener-policy", b"same-origin"),
-                    (b"cache-control", b"no-store"),
-                ]
+                extra = security_headers(csp)
                 if https:
-                    extra.append((b"strict-transport-security", b"max-age=31536000"))
+                    extra.append(HSTS)
                 have = {k.lower() for k, _ in headers}
                 headers.extend(h for h in extra if h[0] not in have)
                 message = {**message, "headers": headers}

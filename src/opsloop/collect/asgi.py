@@ -24,6 +24,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from opsloop.access.headers import HSTS, SECURITY_HEADERS
 from opsloop.collect.log import LogError
 from opsloop.collect.segment import BadEventError
 from opsloop.collect.service import Collector
@@ -38,20 +39,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 SEGMENT_CALLS = ("track", "identify", "page", "screen", "alias", "group", "batch")
 _SEGMENT_PATHS = {f"/v1/{k}": k for k in SEGMENT_CALLS}
 _OK = b'{"success":true}'
-_CSP = (
-    b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-    b"script-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; "
-    b"form-action 'self'"
-)
-_SECURITY = [
-    (b"content-security-policy", _CSP),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"cross-origin-opener-policy", b"same-origin"),
-    (b"cache-control", b"no-store"),
-]
-_HSTS = (b"strict-transport-security", b"max-age=31536000")
 
 
 class MalformedAuthError(OpsloopError):
@@ -223,10 +210,10 @@ async def _respond(
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
-        *_SECURITY,
+        *SECURITY_HEADERS,
     ]
     if https:
-        headers.append(_HSTS)
+        headers.append(HSTS)
     headers.extend((k.lower().encode(), v.encode()) for k, v in extra.items())
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
