@@ -17,7 +17,7 @@ import orjson
 from opsloop.reach import signing
 from opsloop.reach.channels import http1
 from opsloop.reach.channels.base import Outbound, SendResult, classify_http
-from opsloop.reach.ratelimit import TokenBucket
+from opsloop.reach.ratelimit import TickPacer, TokenBucket
 
 
 class WebhookChannel:
@@ -100,8 +100,9 @@ def interpret(status: int, retry_after: str | None, content: bytes, cost: float)
 class AsyncWebhookChannel(WebhookChannel):
     """The same contract for the asyncio dispatcher, over a lean keep-alive pool.
 
-    ``asend`` waits on the token bucket with ``asyncio.sleep`` (GCRA reservation), so
-    thousands of sends can wait at once without a thread each.
+    ``asend`` waits on the token bucket (GCRA reservation) through a
+    :class:`~opsloop.reach.ratelimit.TickPacer`, so thousands of sends can wait at once
+    without a thread or a timer each.
     """
 
     def __init__(
@@ -127,12 +128,13 @@ class AsyncWebhookChannel(WebhookChannel):
         self._pool_args = (url, connections, timeout_s)
         self._pool: http1.Pool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._pacer = TickPacer()
 
     async def asend(self, msg: Outbound) -> SendResult:
         if self.bucket is not None:
             wait = self.bucket.reserve()
             if wait > 0:
-                await asyncio.sleep(wait)
+                await self._pacer.sleep(wait)
         loop = asyncio.get_running_loop()
         if self._pool is None or self._loop is not loop:  # connections belong to one loop
             if self._pool is not None:
