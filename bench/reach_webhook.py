@@ -229,14 +229,21 @@ def measured_rate(arrivals: list[float], skip_s: float = 1.0) -> float | None:
 
 
 def run_async(
-    store: Store, url: str, n: int, run: str, rate: float | None, batch: int, burst: int = 1
+    store: Store,
+    url: str,
+    n: int,
+    run: str,
+    rate: float | None,
+    batch: int,
+    burst: int = 1,
+    inflight: int = 8,
 ) -> dict[str, Any]:
     fill(store, n, run)
     bucket = TokenBucket(rate, burst=burst) if rate else None
     # concurrency must exceed rate x round trip: 5,000/s at a 50 ms round trip (a busy
     # machine) needs 250 messages in flight
     ch = AsyncWebhookChannel("sms", url=url, secret=SECRET, bucket=bucket, connections=256)
-    d = AsyncDispatcher(store, {"sms": ch}, batch=batch, inflight=3, lanes=256)
+    d = AsyncDispatcher(store, {"sms": ch}, batch=batch, inflight=inflight, lanes=256)
 
     async def go() -> int:
         return await d.run(asyncio.Event(), once=True)
@@ -359,6 +366,12 @@ def main(argv: list[str] | None = None) -> None:
         "messages (the rate over a run of T seconds can exceed the limit by burst/T at most)",
     )
     ap.add_argument(
+        "--inflight",
+        type=int,
+        default=8,
+        help="batches in flight per dispatcher (a limited batch lives >= batch/rate seconds)",
+    )
+    ap.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -374,7 +387,7 @@ def main(argv: list[str] | None = None) -> None:
         result: dict[str, Any] = {"bench": "reach_webhook", "cores": os.cpu_count()}
         with pg_store() as store:
             result["limited"] = run_async(
-                store, url, args.messages, "l", args.rate, args.batch, args.burst
+                store, url, args.messages, "l", args.rate, args.batch, args.burst, args.inflight
             )
             result["limited"]["burst"] = args.burst
         if args.low_rate:

@@ -104,6 +104,7 @@ def _run_worker(db: str, path: Path, channels: list[str] | None, once: bool) -> 
         policy=cfg.retry,
         lease=timedelta(seconds=cfg.lease_s),
         batch=cfg.batch,
+        inflight=cfg.inflight,
         lanes=cfg.concurrency,
     )
 

@@ -8,7 +8,8 @@ check, retry policy and guarded completion), arranged for throughput:
   claim/complete overlap the network;
 * sends of a batch run concurrently on the event loop; channels with ``asend`` (the
   webhook channel over :mod:`~opsloop.reach.channels.http1`) wait on their token bucket
-  with ``asyncio.sleep``; other channels (SMTP, inbox, tasks) run in a thread pool;
+  in shared 1 ms ticks (:class:`~opsloop.reach.ratelimit.TickPacer`); other channels
+  (SMTP, inbox, tasks) run in a thread pool;
 * store calls (claim, consent, complete) run in a small thread pool so they never block
   the loop.
 
@@ -55,7 +56,7 @@ class AsyncDispatcher:
         policy: RetryPolicy | None = None,
         lease: timedelta = timedelta(seconds=60),
         batch: int = 500,
-        inflight: int = 4,
+        inflight: int = 8,
         lanes: int = 64,
         threads: int = 8,
         clock: Callable[[], datetime] = utcnow,

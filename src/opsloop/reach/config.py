@@ -78,6 +78,9 @@ class ReachConfig(_Cfg):
     lease_s: float = Field(default=60.0, gt=0)
     batch: int = Field(default=200, ge=1, le=10_000)
     concurrency: int = Field(default=16, ge=1, le=512)
+    # Batches in flight per dispatcher: a rate-limited batch lives at least batch/rate
+    # seconds plus its recording, so too few in flight leave the limiter's tokens unused.
+    inflight: int = Field(default=8, ge=1, le=64)
 
     @classmethod
     def load(cls, path: Path) -> ReachConfig:
