@@ -42,7 +42,7 @@ import orjson
 from pydantic import ValidationError
 
 from opsloop.access.credentials import token_principal, verify_token_cached
-from opsloop.access.headers import HSTS, SECURITY_HEADERS
+from opsloop.access.headers import respond_json
 from opsloop.access.principal import LOCAL_OPERATOR, Principal
 from opsloop.activity import scope as activity_scope
 from opsloop.activity import service
@@ -125,16 +125,16 @@ class ParticipateFastPath:
         https = scope.get("scheme") == "https"
         scope["route"] = _ROUTE
         if not state.rate_limiter.allow(principal.id):
-            await _respond(send, 429, _TOO_FAST, [(b"retry-after", b"1")], https)
+            await respond_json(send, 429, _TOO_FAST, {"retry-after": "1"}, https)
             return
         self.answered += 1
         try:
             out = await self._participate(state, principal, match.group(1), body)
         except OpsloopError as exc:
             payload = {"detail": exc.message, "where": exc.where, "error": type(exc).__name__}
-            await _respond(send, exc.status_code, orjson.dumps(payload), [], https)
+            await respond_json(send, exc.status_code, orjson.dumps(payload), {}, https)
             return
-        await _respond(send, 200, orjson.dumps(out.__dict__), [], https)
+        await respond_json(send, 200, orjson.dumps(out.__dict__), {}, https)
 
     @staticmethod
     def _principal(state: Any, auth: bytes | None) -> Principal | None:
@@ -192,18 +192,3 @@ def _replay(raw: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
-
-
-async def _respond(
-    send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]], https: bool
-) -> None:
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        *SECURITY_HEADERS,
-        *extra,
-    ]
-    if https:
-        headers.append(HSTS)
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from opsloop.access.headers import HSTS, SECURITY_HEADERS
+from opsloop.access.headers import respond_json
 from opsloop.collect.log import LogError
 from opsloop.collect.segment import BadEventError
 from opsloop.collect.service import Collector
@@ -113,7 +113,7 @@ class TrackingFastPath:
         except LogError as exc:
             status, headers = 503, {}
             body = orjson.dumps({"success": False, "detail": f"not stored: {exc}"})
-        await _respond(send, status, body, headers, https)
+        await respond_json(send, status, body, headers, https)
 
     async def _handle(
         self, scope: Scope, receive: Receive, collector: Collector, kind: str | None, sa: bool
@@ -202,18 +202,3 @@ async def _read_body(
         if not message.get("more_body", False):
             break
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-async def _respond(
-    send: Send, status: int, body: bytes, extra: dict[str, str], https: bool
-) -> None:
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        *SECURITY_HEADERS,
-    ]
-    if https:
-        headers.append(HSTS)
-    headers.extend((k.lower().encode(), v.encode()) for k, v in extra.items())
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -39,9 +39,9 @@ import anyio.to_thread
 import orjson
 
 from opsloop.access.credentials import TOKEN_PREFIX, token_principal, verify_token_cached
+from opsloop.access.headers import respond_json
 from opsloop.access.principal import LOCAL_OPERATOR, Principal
 from opsloop.collect.asgi import ASGIApp, Receive, Scope, Send
-from opsloop.collect.asgi import _respond as respond
 from opsloop.reach import service
 from opsloop.reach.slots import SlotIndex
 from opsloop.store import Store
@@ -124,7 +124,7 @@ class SlotFastPath:
                 token = auth[7:].decode("latin-1").strip() if auth is not None else ""
                 status, body, headers = await self._answer(state, index, token, slot, customer_id)
                 scope["route"] = _ROUTE
-                await respond(send, status, body, headers, scope.get("scheme") == "https")
+                await respond_json(send, status, body, headers, scope.get("scheme") == "https")
                 return
         await self.app(scope, receive, send)
 
