@@ -23,10 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,20 +59,6 @@ def _doc(i: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-@contextmanager
-def _fresh_pg() -> Iterator[str]:
-    import psycopg
-
-    name = f"opsloop_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN, autocommit=True) as con:
-        con.execute(f'create database "{name}"')
-    try:
-        yield f"postgresql://127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(ADMIN, autocommit=True) as con:
-            con.execute(f'drop database if exists "{name}" with (force)')
-
-
 def _one(n_procs: int, customers: int, journeys: int) -> dict[str, Any]:
     import redis
     from sqlalchemy import func, select
@@ -87,14 +70,17 @@ def _one(n_procs: int, customers: int, journeys: int) -> dict[str, Any]:
     from opsloop.strategy.models import CustomerState
     from opsloop.strategy.policy import ContactPolicy
     from opsloop.warehouse import Warehouse
+    from opsloop.warehouse.engine import postgres_url
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from bench.journey import customers as make_customers
+    from bench.journeys_200 import _fresh_pg
 
     maker = Principal(id="maker", kind="user", permissions=frozenset({"journey:submit"}))
     checker = Principal(id="checker", kind="user", permissions=frozenset({"journey:approve"}))
     redis.Redis.from_url(REDIS).delete(*(redis.Redis.from_url(REDIS).keys("opsloop:*") or ["x"]))
-    with _fresh_pg() as url, tempfile.TemporaryDirectory(prefix="bench-jw-") as tmp:
+    with _fresh_pg() as sa_url, tempfile.TemporaryDirectory(prefix="bench-jw-") as tmp:
+        url = postgres_url(sa_url) or sa_url
         home = Path(tmp)
         (home / "contact-policy.json").write_bytes(orjson.dumps(POLICY))
         wh = Warehouse.open(url)

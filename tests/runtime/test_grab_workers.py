@@ -12,7 +12,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import httpx
 import pytest
 from bench.coupon_grab import _setup
 from sqlalchemy import func, select
+from tests.runtime.test_multiprocess import _free_port
 
 from opsloop.activity import ledger
 from opsloop.activity.counters import RedisCounters
@@ -29,12 +29,6 @@ from opsloop.activity.models import BenefitUnit
 from opsloop.store import Store
 
 COUPONS, REQUESTS, CUSTOMERS, WORKERS = 40, 800, 200, 4
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _hammer(base: str, aid: str, token: str) -> list[int]:
