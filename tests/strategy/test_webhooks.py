@@ -51,7 +51,7 @@ def test_a_valid_node_keeps_its_url_headers_and_channel() -> None:
 @pytest.mark.parametrize(
     ("config", "field", "words"),
     [
-        ({"url": "http://a.example/x"}, "url", "https"),
+        ({"url": "ftp://a.example/x"}, "url", "https"),
         ({"url": "https://{{ customer_id }}.example/x"}, "url", "host must be literal"),
         ({"url": "https://a.example/{{ phone }}"}, "url", "unknown variable(s) phone"),
         ({"url": "https://a.example/{{ customer_id"}, "url", "template error"),

@@ -36,11 +36,20 @@ def _load(path: Path) -> Any:
         raise InvalidInputError(f"not JSON: {exc}", where=str(path)) from None
 
 
+def _webhook_hosts() -> dict[str, tuple[str, ...]] | None:
+    """Reach's webhook allow-lists from HOME/reach.json (None when there is none)."""
+    from opsloop.reach.config import ReachConfig
+
+    path = get_settings().home / "reach.json"
+    return ReachConfig.load(path).webhook_hosts() if path.is_file() else None
+
+
 @app.command("validate")
 def validate_cmd(file: FileArg, fmt: FormatOpt = OutFormat.table) -> None:
-    """Check FILE; print every problem with its JSON path (exit 2 when invalid)."""
+    """Check FILE (webhook URLs against HOME/reach.json's allow_hosts when present); print
+    every problem with its JSON path (exit 2 when invalid)."""
     try:
-        defn = validate_journey(_load(file))
+        defn = validate_journey(_load(file), webhook_hosts=_webhook_hosts())
     except JourneyValidationError as exc:
         issues = [{"where": i.where, "message": i.message} for i in exc.issues]
         if fmt == OutFormat.json:

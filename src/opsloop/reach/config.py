@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from opsloop.errors import InvalidInputError
+from opsloop.reach.channels import targets
 from opsloop.reach.channels.base import Channel
 from opsloop.reach.channels.email import SmtpChannel
 from opsloop.reach.channels.stored import InboxChannel, TaskChannel
@@ -35,6 +36,15 @@ class WebhookConfig(Limited):
     secret: str = Field(min_length=16)
     timeout_s: float = Field(default=5.0, gt=0)
     connections: int = Field(default=32, ge=1)
+    # hosts a journey's webhook node may call through this channel (channels/targets.py)
+    allow_hosts: tuple[str, ...] = ()
+
+    @field_validator("allow_hosts")
+    @classmethod
+    def _hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            targets.parse_entry(entry)
+        return value
 
 
 class SmtpConfig(Limited):
@@ -82,6 +92,10 @@ class ReachConfig(_Cfg):
     # seconds plus its recording, so too few in flight leave the limiter's tokens unused.
     inflight: int = Field(default=8, ge=1, le=64)
 
+    def webhook_hosts(self) -> dict[str, tuple[str, ...]]:
+        """Each webhook channel's ``allow_hosts`` (what journey validation checks against)."""
+        return {n: c.allow_hosts for n, c in self.channels.items() if isinstance(c, WebhookConfig)}
+
     @classmethod
     def load(cls, path: Path) -> ReachConfig:
         try:
@@ -115,6 +129,7 @@ def build_channels(
                 cost=c.cost,
                 timeout_s=c.timeout_s,
                 connections=c.connections,
+                allow_hosts=c.allow_hosts,
             )
         elif isinstance(c, SmtpConfig):
             out[name] = SmtpChannel(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -457,8 +457,14 @@ class JourneyValidationError(InvalidInputError):
         super().__init__(issues[0].message + more, where=issues[0].where)
 
 
-def validate_journey(doc: Any) -> JourneyDefinition:
-    """Parse and check a journey document; raise with every problem's JSON path."""
+def validate_journey(
+    doc: Any, *, webhook_hosts: Mapping[str, Sequence[str]] | None = None
+) -> JourneyDefinition:
+    """Parse and check a journey document; raise with every problem's JSON path.
+
+    ``webhook_hosts`` (Reach's webhook channels → their ``allow_hosts``, from
+    ``ReachConfig.webhook_hosts``) also checks where each webhook node may call.
+    """
     if not isinstance(doc, Mapping):
         raise JourneyValidationError([Issue("$", "a journey document is a JSON object")])
     try:
@@ -466,6 +472,8 @@ def validate_journey(doc: Any) -> JourneyDefinition:
     except ValidationError as exc:
         raise JourneyValidationError(issues_from(exc, doc)) from None
     issues = graph_issues(journey)
+    if webhook_hosts is not None:
+        issues += webhooks.target_issues(journey.nodes, webhook_hosts)
     if issues:
         raise JourneyValidationError(issues)
     return journey

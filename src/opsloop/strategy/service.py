@@ -10,7 +10,7 @@ same transaction as the change.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,10 +102,17 @@ def _info(j: JourneyRow, v: JourneyVersionRow) -> JourneyInfo:
     )
 
 
-def save_journey(*, session: Session, principal: Principal, doc: Any) -> JourneyInfo:
-    """Create a journey, edit its draft, or start a new draft version of it."""
+def save_journey(
+    *,
+    session: Session,
+    principal: Principal,
+    doc: Any,
+    webhook_hosts: Mapping[str, Sequence[str]] | None = None,
+) -> JourneyInfo:
+    """Create a journey, edit its draft, or start a new draft version of it
+    (``webhook_hosts``: Reach's webhook allow-lists, checked when given)."""
     _need(principal, "journey:submit")
-    defn = validate_journey(doc)
+    defn = validate_journey(doc, webhook_hosts=webhook_hosts)
     j = session.get(JourneyRow, defn.id, with_for_update=True)
     if j is None:
         j = JourneyRow(

@@ -5,23 +5,29 @@ may use the step's variables — ``customer_id``, ``journey_id``, ``version``,
 ``node_id``, ``visit`` and ``key`` (the step's idempotency key) — through the sandboxed
 Jinja2 environment Reach's templates use. :func:`check_url` and :func:`check_headers`
 reject at validation time what could not be sent: a host that is templated (the
-customer must not choose where the bank calls), a scheme other than ``https``, unknown
+customer must not choose where the bank calls), a scheme other than http(s), unknown
 variables, header names that are not HTTP tokens, headers the channel sets itself
 (signature, idempotency key, framing), and line breaks (header injection).
-:func:`render` fills them in for a whole cohort at once; Reach's webhook channel sends
-the rows (``reach_outbox`` payload ``url`` and ``headers``).
+:func:`target_issues` checks each node's URL against its Reach channel's host allow-list
+(``allow_hosts``; plain http only where an entry says ``http://``) when the Reach config
+is known. :func:`render` fills them in for a whole cohort at once; Reach's webhook
+channel calls each row's ``url`` (``reach_outbox`` payload ``url`` and ``headers``),
+checking the allow-list again with DNS.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
 from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
+
+from opsloop.insight.segments.errors import Issue
+from opsloop.reach.channels import targets
 
 ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
 VARIABLES = ("customer_id", "journey_id", "version", "node_id", "visit", "key")
@@ -59,11 +65,32 @@ def check_url(url: str) -> str:
         raise ValueError("the scheme and host must be literal (only the path and query vary)")
     sample = _compile(url, "url").render(_SAMPLE)
     parts = urlsplit(sample)
-    if parts.scheme != "https" or not parts.hostname:
-        raise ValueError("must be an https:// URL with a host")
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError("must be an https:// URL with a host (http:// only if allow-listed)")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry credentials (user:password@)")
     if any(c in sample for c in "\r\n \t"):
         raise ValueError("must not contain whitespace or line breaks")
     return url
+
+
+def target_issues(nodes: Iterable[Any], hosts: Mapping[str, Sequence[str]]) -> list[Issue]:
+    """Webhook nodes whose channel is not a Reach webhook channel, or whose URL's host
+    that channel's ``allow_hosts`` do not permit (``hosts``: channel → allow-list)."""
+    issues: list[Issue] = []
+    for i, node in enumerate(nodes):
+        if node.kind != "webhook":
+            continue
+        ch = node.config.channel
+        if ch not in hosts:
+            have = ", ".join(sorted(hosts)) or "none"
+            where, why = "channel", f"no Reach webhook channel {ch!r} (webhook channels: {have})"
+        else:
+            sample = ENV.from_string(node.config.url).render(_SAMPLE)
+            where, why = "url", targets.refusal(sample, hosts[ch]) or ""
+        if why:
+            issues.append(Issue(f"nodes[{i}].config.{where}", f"webhook node {node.id!r}: {why}"))
+    return issues
 
 
 def check_headers(headers: Mapping[str, str]) -> dict[str, str]:

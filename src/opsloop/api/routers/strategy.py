@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, FastAPI, Path
+from fastapi import APIRouter, FastAPI, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from opsloop.access.principal import LOCAL_OPERATOR, Principal
@@ -100,18 +100,26 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _hosts(request: Request) -> dict[str, tuple[str, ...]] | None:
+    """Reach's webhook allow-lists (HOME/reach.json), which webhook nodes must respect."""
+    config = getattr(request.app.state, "reach_config", None)
+    return None if config is None else config.webhook_hosts()  # type: ignore[no-any-return]
+
+
 @router.post("/journeys/validate")
-def validate(body: JourneyBody, principal: Maker) -> dict[str, Any]:
+def validate(body: JourneyBody, request: Request, principal: Maker) -> dict[str, Any]:
     """Check a journey document; 400 names the first problem's JSON path."""
-    defn = validate_journey(body.journey)
+    defn = validate_journey(body.journey, webhook_hosts=_hosts(request))
     return {"valid": True, "id": defn.id, "nodes": len(defn.nodes), "edges": len(defn.edges)}
 
 
 @router.post("/journeys")
-def save(body: JourneyBody, store: StoreDep, principal: Maker) -> dict[str, Any]:
+def save(body: JourneyBody, request: Request, store: StoreDep, principal: Maker) -> dict[str, Any]:
     """Create a journey, edit its draft, or start a new version of a launched one."""
     with store.session() as s:
-        info = service.save_journey(session=s, principal=principal, doc=body.journey)
+        info = service.save_journey(
+            session=s, principal=principal, doc=body.journey, webhook_hosts=_hosts(request)
+        )
     return dataclasses.asdict(info)
 
 

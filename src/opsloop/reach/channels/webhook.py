@@ -4,18 +4,24 @@ POST ``url`` with a JSON body (``id``, ``channel``, ``customer_id``, ``campaign`
 ``payload``), ``Idempotency-Key: <outbox key>`` and an HMAC-SHA256 signature (see
 :mod:`opsloop.reach.signing`). A 2xx may answer ``{"id": …, "cost": …}``; 429/5xx and
 timeouts are retried; other 4xx are final. docs/reach.md is the gateway's contract.
+
+A message whose payload has a ``url`` (a journey's ``webhook`` node: its own endpoint,
+rendered per customer, and ``headers``) goes to that URL instead of the channel's,
+signed the same way, if the channel's ``allow_hosts`` permit it
+(:mod:`opsloop.reach.channels.targets`); otherwise it is dead-lettered with the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping, Sequence
 
 import httpx
 import orjson
 
 from opsloop.reach import signing
-from opsloop.reach.channels import http1
+from opsloop.reach.channels import http1, targets
 from opsloop.reach.channels.base import Outbound, SendResult, classify_http
 from opsloop.reach.ratelimit import TickPacer, TokenBucket
 
@@ -31,13 +37,21 @@ class WebhookChannel:
         cost: float = 0.0,
         timeout_s: float = 5.0,
         connections: int = 32,
+        allow_hosts: Sequence[str] = (),
     ) -> None:
         self.name, self.url, self.secret = name, url, secret
         self.bucket, self.cost = bucket, cost
+        self.allow_hosts = tuple(allow_hosts)
+        for entry in self.allow_hosts:
+            targets.parse_entry(entry)  # a bad entry fails at start, not per message
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        self.client = httpx.Client(timeout=timeout_s, limits=limits)
+        # never follow a redirect: the allow-list checked the URL that is called
+        self.client = httpx.Client(timeout=timeout_s, limits=limits, follow_redirects=False)
 
     def body(self, msg: Outbound) -> bytes:
+        payload = msg.payload
+        if "url" in payload:  # the node's target and headers are the request, not its body
+            payload = {k: v for k, v in payload.items() if k not in ("url", "headers")}
         return orjson.dumps(
             {
                 "id": msg.key,
@@ -45,7 +59,7 @@ class WebhookChannel:
                 "customer_id": msg.customer_id,
                 "campaign": msg.campaign,
                 "attempt": msg.attempt,
-                "payload": msg.payload,
+                "payload": payload,
             }
         )
 
@@ -59,12 +73,36 @@ class WebhookChannel:
             signing.SIGNATURE: signing.sign(self.secret, ts, body),
         }
 
+    def target(self, msg: Outbound) -> tuple[str, dict[str, str]] | SendResult:
+        """(URL, headers) of the call, or the result that ends the message without one."""
+        url = msg.payload.get("url")
+        if url is None:
+            return self.url, {}
+        try:
+            why = targets.refusal(str(url), self.allow_hosts, resolve=True)
+        except OSError as exc:
+            return SendResult("retry", error=f"dns: {exc!r}")
+        if why is not None:
+            return SendResult("dead", error=f"payload.url: {why}")
+        extra = msg.payload.get("headers") or {}
+        if not isinstance(extra, Mapping):
+            return SendResult("dead", error="payload.headers: not an object")
+        out = {str(k): str(v) for k, v in extra.items()}
+        if any(k.lower() in _FRAMING or "\r" in v or "\n" in v for k, v in out.items()):
+            return SendResult("dead", error="payload.headers: a channel-set header or a line break")
+        return str(url), out
+
     def send(self, msg: Outbound) -> SendResult:
+        target = self.target(msg)
+        if isinstance(target, SendResult):
+            return target
+        url, extra = target
         if self.bucket is not None:
             self.bucket.acquire()
         body = self.body(msg)
         try:
-            resp = self.client.post(self.url, content=body, headers=self.headers(msg, body))
+            # the channel's own headers (signature, idempotency key) win over a node's
+            resp = self.client.post(url, content=body, headers=extra | self.headers(msg, body))
         except httpx.TimeoutException as exc:
             return SendResult("retry", error=f"timeout: {type(exc).__name__}")
         except httpx.TransportError as exc:
@@ -115,6 +153,7 @@ class AsyncWebhookChannel(WebhookChannel):
         cost: float = 0.0,
         timeout_s: float = 5.0,
         connections: int = 32,
+        allow_hosts: Sequence[str] = (),
     ) -> None:
         super().__init__(
             name,
@@ -124,6 +163,7 @@ class AsyncWebhookChannel(WebhookChannel):
             cost=cost,
             timeout_s=timeout_s,
             connections=connections,
+            allow_hosts=allow_hosts,
         )
         self._pool_args = (url, connections, timeout_s)
         self._pool: http1.Pool | None = None
@@ -131,6 +171,10 @@ class AsyncWebhookChannel(WebhookChannel):
         self._pacer = TickPacer()
 
     async def asend(self, msg: Outbound) -> SendResult:
+        if "url" in msg.payload:
+            # a node's own URL: any origin, so not this channel's one-origin pool; these
+            # calls are few next to the gateway's messages, a thread each is enough
+            return await asyncio.to_thread(self.send, msg)
         if self.bucket is not None:
             wait = self.bucket.reserve()
             if wait > 0:
@@ -159,6 +203,15 @@ class AsyncWebhookChannel(WebhookChannel):
     def close(self) -> None:
         super().close()
         self.release()
+
+
+# set by the channel itself (framing, signature, idempotency): a node's header may not
+_FRAMING = frozenset(
+    {
+        "host", "content-length", "content-type", "transfer-encoding", "connection", "upgrade",
+        "te", signing.IDEMPOTENCY.lower(), signing.TIMESTAMP.lower(), signing.SIGNATURE.lower(),
+    }
+)  # fmt: skip
 
 
 def _retry_after(value: str | None) -> float | None:
