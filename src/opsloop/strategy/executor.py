@@ -36,6 +36,7 @@ from opsloop.strategy.journey import ENTRY_KINDS, JourneyDefinition, branches
 from opsloop.strategy.models import CustomerState, NodeStat, StepRow
 from opsloop.strategy.policy import (
     CAPPED,
+    CONSENT_COLUMN,
     OK,
     QUIET_EXPIRED,
     ContactCounters,
@@ -51,7 +52,6 @@ from opsloop.strategy.ports import ActionSink, BenefitIssuer, MessageSink, StepB
 Ids = npt.NDArray[np.int64]
 Idx = npt.NDArray[np.intp]
 EXHAUSTED = "exhausted"  # a benefit's stock, budget or per-customer limit refused it
-CONSENT = {"sms", "push", "email", "wechat", "call"}
 
 
 @dataclass(frozen=True)
@@ -361,9 +361,10 @@ class JourneyPass:
     def _send(self, node: Any, c: Cohort, idx: Idx) -> dict[str, Idx]:
         cfg, policy = node.config, self.ctx.policy
         ids = c.ids[idx]
+        column = CONSENT_COLUMN[cfg.channel]
         consent = (
-            self.data.attribute(f"consent_{cfg.channel}", ids).astype(bool)
-            if cfg.channel in CONSENT
+            self.data.attribute(column, ids).astype(bool)
+            if column is not None
             else np.ones(len(ids), dtype=bool)
         )
         dnd = self.data.attribute("dnd", ids).astype(bool)
@@ -397,7 +398,12 @@ class JourneyPass:
         if len(new):
             self.stats[(node.id, "sent")] += len(new)
             self.stats[(node.id, "cost_cents")] += len(new) * cfg.cost_cents
-            payload = {"template_id": cfg.template_id, "business_line": cfg.business_line}
+            payload: dict[str, Any] = {
+                "template_id": cfg.template_id,
+                "business_line": cfg.business_line,
+            }
+            if cfg.slot is not None:  # what Reach's slot channel shows
+                payload |= cfg.slot.model_dump(mode="json", exclude_none=True)
             batch = self._batch(node, c, new)
             self.ports.messages.send(self.s, batch, channel=cfg.channel, payload=payload)
         passed = [new]

@@ -22,8 +22,8 @@ from opsloop.insight.segments.model import Condition, EventStep, SegmentDefiniti
 from opsloop.strategy import webhooks
 
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
-Channel: TypeAlias = Literal["sms", "push", "email", "wechat", "call", "inapp"]
-CHANNELS: tuple[str, ...] = ("sms", "push", "email", "wechat", "call", "inapp")
+Channel: TypeAlias = Literal["sms", "push", "email", "wechat", "call", "inapp", "slot"]
+CHANNELS: tuple[str, ...] = ("sms", "push", "email", "wechat", "call", "inapp", "slot")
 
 
 class _Doc(BaseModel):
@@ -205,12 +205,31 @@ class MergeConfig(_Doc):
 # ---- action ------------------------------------------------------------------------
 
 
+class SlotSpec(_Doc):
+    """What a ``slot`` send shows in the app's resource slot (Reach's ``SlotChannel``):
+    shown for ``hours`` while the journey runs and the customer has not exited."""
+
+    slot: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    title: str = Field(min_length=1, max_length=200)
+    image_url: str | None = Field(default=None, pattern=r"^https?://", max_length=500)
+    link: str | None = Field(default=None, pattern=r"^https?://", max_length=500)
+    priority: int = Field(default=0, ge=-1000, le=1000)
+    hours: float = Field(default=24.0, gt=0, le=24 * 366)
+
+
 class SendConfig(_Doc):
     channel: Channel
     template_id: str = Field(min_length=1, max_length=128)
     business_line: str = Field(default="general", max_length=64)
     marketing: bool = True
     cost_cents: int = Field(default=0, ge=0)
+    slot: SlotSpec | None = None  # the content, for (and only for) channel ``slot``
+
+    @model_validator(mode="after")
+    def _slot(self) -> SendConfig:
+        if (self.channel == "slot") != (self.slot is not None):
+            raise ValueError("channel slot needs a slot (slot, title, …); other channels take none")
+        return self
 
 
 class BenefitConfig(_Doc):

@@ -8,10 +8,10 @@ caller's transaction: ``used + 1 <= cap`` or no row comes back) by default and
 reserved on every cap rule of its channel or on none, so "≤ 2 marketing SMS a week"
 holds however many journeys send at the same time.
 
-Semantics: consent (``consent_<channel>``) and DND (``dnd``) always block marketing
-contacts; service contacts (``marketing=false``) are not capped. Quiet hours defer a
-contact to the end of the window (the executor holds the customer) unless the node's
-deadline passes first. When a cap binds, business lines below a rule's
+Semantics: consent (the channel's column in :data:`CONSENT_COLUMN`) and DND (``dnd``)
+always block marketing contacts; service contacts (``marketing=false``) are not
+capped. Quiet hours defer a contact to the end of the window (the executor holds the
+customer) unless the node's deadline passes first. When a cap binds, business lines below a rule's
 ``priority_min`` may use only ``max - reserved`` slots, keeping the rest for the lines
 that matter more.
 """
@@ -34,7 +34,16 @@ from opsloop.strategy import bulk
 Ids = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]
 Period = Literal["day", "week", "month"]
-CHANNELS = ("sms", "push", "email", "wechat", "call", "inapp")
+CHANNELS = ("sms", "push", "email", "wechat", "call", "inapp", "slot")
+# The warehouse column holding each channel's marketing consent. ``inapp`` (the app's
+# inbox) and ``slot`` (an app resource slot, 资源位) show content inside the bank's own
+# app the customer opened — nothing is pushed to them — so the customers table has no
+# consent column for them (there is no ``consent_slot``): only DND and Reach's consent
+# overrides (``reach_consent`` for the channel or ``*``, checked at dispatch) apply.
+CONSENT_COLUMN: dict[str, str | None] = {
+    "sms": "consent_sms", "push": "consent_push", "email": "consent_email",
+    "wechat": "consent_wechat", "call": "consent_call", "inapp": None, "slot": None,
+}  # fmt: skip
 # Reason codes of a suppressed contact (stored as text next to the step).
 OK, NO_CONSENT, DND, CAPPED, QUIET_EXPIRED = "", "no_consent", "dnd", "capped", "quiet_expired"
 
