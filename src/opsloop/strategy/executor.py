@@ -302,11 +302,12 @@ class JourneyPass:
         head = (self.j.id, self.j.version, node.id)
         if self.fresh and (node.id, outcome, reason) not in self._claimed:
             consts = dict(zip(("journey_id", "version", "node_id"), head, strict=True))
-            bulk.insert_columns(
+            bulk.insert_grouped(
                 self.s,
                 "strategy_steps",
                 consts={**consts, "outcome": outcome, "reason": reason, "at": at},
                 columns={"customer_id": c.ids[idx].tolist(), "visit": c.visits[idx].tolist()},
+                key="customer_id",
             )
             self._claimed.add((node.id, outcome, reason))
             return idx
@@ -533,7 +534,7 @@ def _insert_states(
         consts["entry_key"] = entry_key
     else:
         columns["entry_key"] = entry_key
-    bulk.insert_columns(s, "strategy_states", consts=consts, columns=columns)
+    bulk.insert_grouped(s, "strategy_states", consts=consts, columns=columns, key="customer_id")
 
 
 @dataclass(frozen=True)

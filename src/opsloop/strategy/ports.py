@@ -103,10 +103,11 @@ class RecordingChannel:
             "journey_id": batch.journey_id, "version": batch.version, "node_id": batch.node_id,
             "kind": kind, "channel": channel, "payload": body, "at": at,
         }  # fmt: skip
-        bulk.insert_columns(
+        bulk.insert_grouped(
             session,
             "strategy_outbox",
             consts=consts,
             columns={"customer_id": batch.customer_ids.tolist(), "visit": batch.visits.tolist()},
+            key="customer_id",
             on_conflict="ON CONFLICT DO NOTHING",
         )
