@@ -206,7 +206,9 @@ def main(argv: list[str]) -> dict[str, Any]:
     for var in ("OPSLOOP_DATABASE_URL", "OPSLOOP_WAREHOUSE", "OPSLOOP_REDIS_URL"):
         env.pop(var, None)
     cmd = [sys.executable, "-m", "opsloop.cli.main", "serve", "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log_path = home.parent / "server.log"  # a file, not a PIPE: a full pipe stalls the server
+    log = log_path.open("wb")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
     observer = Observer(home / "opsloop.db")
     try:
         deadline = time.monotonic() + 120
@@ -230,7 +232,9 @@ def main(argv: list[str]) -> dict[str, Any]:
         load_after = Path("/proc/loadavg").read_text().split()[:3]
     finally:
         proc.terminate()
-        _, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        log.close()
+    err = log_path.read_bytes()
     ack_rtt = [acks[c] - due[c] for c in acks]
     lat = [observer.seen[c] - acks[c] for c in acks if c in observer.seen]
     span = max(acks.values()) - min(due.values()) if acks else 0.0
