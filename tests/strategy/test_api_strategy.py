@@ -58,3 +58,24 @@ def test_journey_flow_over_http(client: TestClient) -> None:
     assert client.post(f"{api}/j1/pause", headers=maker).json()["status"] == "paused"
     assert client.post(f"{api}/j1/pause", headers=maker).status_code == 409
     assert client.get(f"{api}/j1/stats").status_code == 401
+
+
+def test_webhook_hosts_are_checked_against_reach_json_over_http(client: TestClient) -> None:
+    from opsloop.reach.config import ReachConfig
+
+    store = client.app.state.store  # type: ignore[attr-defined]
+    maker = add_user(store, "maker", roles=["branch_operator"], org_id="B01")
+    hook = {"kind": "webhook", "url": "https://gw.example/", "secret": "s" * 16}
+    client.app.state.reach_config = ReachConfig.model_validate(  # type: ignore[attr-defined]
+        {"channels": {"webhook": {**hook, "allow_hosts": ["crm.bank.example"]}}}
+    )
+    doc = _doc()
+    call = {"id": "tag", "kind": "webhook", "config": {"url": "https://evil.example/x"}}
+    doc["nodes"] = [doc["nodes"][0], call]
+    api = "/api/v1/journeys"
+    for path in (f"{api}/validate", api):
+        r = client.post(path, json={"journey": doc}, headers=maker)
+        assert r.status_code == 400 and "nodes[1].config.url" in r.text, r.text
+        assert "evil.example" in r.text
+    call["config"]["url"] = "https://crm.bank.example/leads/{{ customer_id }}"
+    assert client.post(api, json={"journey": doc}, headers=maker).json()["status"] == "draft"
