@@ -45,14 +45,17 @@ def _columns(store: Store, n: int) -> dict[str, list[Any]]:
     }
 
 
-@pytest.mark.parametrize("max_groups", [256, 1])  # grouped, and the one-statement fallback
-def test_grouped_insert_stores_every_row_as_given(store: Store, max_groups: int) -> None:
+# grouped, the one-statement fallback for varied rows, and for a small batch
+@pytest.mark.parametrize(("max_groups", "min_rows"), [(256, 1000), (1, 1000), (256, 5000)])
+def test_grouped_insert_stores_every_row_as_given(
+    store: Store, max_groups: int, min_rows: int
+) -> None:
     cols = _columns(store, 3000)
     consts = {"journey_id": "j", "version": 2, "entry_key": "k", "entered_at": cols["since"][0]}
     with store.session() as s:
         bulk.insert_grouped(
             s, "strategy_states", consts=consts, columns=cols, key="customer_id",
-            max_groups=max_groups,
+            max_groups=max_groups, min_rows=min_rows,
         )  # fmt: skip
     with store.session() as s:
         got = {
