@@ -68,6 +68,8 @@ def _doc(config: dict[str, Any]) -> dict[str, Any]:
         ("https://10.0.0.1/x", ["*.0.0.1"], False),  # a wildcard never matches an IP
         ("https://user:pw@crm.bank.example/x", ["crm.bank.example"], False),
         ("https://crm.bank.example/x", [], False),
+        ("https://crm.bank.example/x", ["https://CRM.bank.example/"], True),
+        ("http://crm.bank.example/x", ["https://crm.bank.example"], False),
     ],
 )
 def test_allow_list_rules(url: str, allow: list[str], ok: bool) -> None:

@@ -55,8 +55,7 @@ def parse_entry(entry: str) -> Rule:
     """One allow-list entry, or ValueError saying what is wrong with it."""
     text = entry.strip().lower()
     http = text.startswith("http://")
-    if http:
-        text = text.removeprefix("http://").rstrip("/")
+    text = text.removeprefix("http://").removeprefix("https://").rstrip("/")
     host, port = text, None
     if text.startswith("["):  # [ipv6]:port
         host, _, rest = text[1:].partition("]")
