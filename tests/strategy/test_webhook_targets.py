@@ -103,9 +103,14 @@ def test_a_wildcard_host_resolving_to_a_private_address_is_refused_at_send(
     assert why is not None and "10.1.2.3" in why
     assert targets.refusal("https://out.partner.example/", allow, resolve=True) is None
     ch = WebhookChannel("hook", url="https://gw.example/", secret=SECRET, allow_hosts=allow)
-    msg = Outbound("j:hooks:1:call:7:1", "hook", 7, "hooks", {"url": "https://in.partner.example/"})
-    got = ch.send(msg)
-    assert got.outcome == "dead" and got.error is not None and "payload.url" in got.error
+    call = {"_call": {"url": "https://in.partner.example/"}}
+    got = ch.send(Outbound("j:hooks:1:call:7:1", "hook", 7, "hooks", call))
+    assert got.outcome == "dead" and got.error is not None and "payload._call.url" in got.error
+    # a template field that happens to be called "url" is body, not a destination
+    assert ch.target(Outbound("k", "hook", 7, "c", {"url": "https://in.partner.example/"})) == (
+        "https://gw.example/",
+        {},
+    )
     ch.close()
 
 
@@ -203,7 +208,7 @@ def test_the_node_url_is_called_signed_and_a_host_not_allowed_is_dead(tmp_path: 
         body = r["body"]
         assert signing.verify(SECRET, timestamp=ts, signature=sig, body=body, now=int(ts)) is None
         sent = orjson.loads(body)
-        assert sent["customer_id"] == cid and "url" not in sent["payload"]
+        assert sent["customer_id"] == cid and "_call" not in sent["payload"]
     with store.session() as s:
         rows = {
             r.customer_id: r
@@ -225,7 +230,7 @@ def test_the_async_channel_delivers_a_node_url_too() -> None:
             secret=SECRET,
             allow_hosts=[f"http://127.0.0.1:{port}"],
         )
-        payload = {"url": crm.url + "/a?b=1", "headers": {"X-Team": "retail"}}
+        payload = {"_call": {"url": crm.url + "/a?b=1", "headers": {"X-Team": "retail"}}}
         msg = Outbound("j:hooks:1:call:7:1", "crm", 7, "hooks", payload)
         got = asyncio.run(ch.asend(msg))
         ch.close()

@@ -112,8 +112,8 @@ def test_reach_sink_renders_each_customers_call_once(tmp_path: Path) -> None:
         payload = row.payload if isinstance(row.payload, dict) else orjson.loads(row.payload)
         assert row.key == key
         assert row.channel == "crm_hook"
-        assert payload["url"] == f"https://crm.bank.example/leads/{cid}?v={visit}"
-        assert payload["headers"] == {"X-Lead-Key": key, "X-Team": "retail"}
+        assert payload["_call"]["url"] == f"https://crm.bank.example/leads/{cid}?v={visit}"
+        assert payload["_call"]["headers"] == {"X-Lead-Key": key, "X-Team": "retail"}
         assert (payload["journey_id"], payload["version"], payload["node_id"]) == (
             "hooks",
             4,

@@ -46,6 +46,7 @@ from opsloop.activity.counters import (
 from opsloop.activity.models import BenefitRow, BenefitUnit, LedgerEntry
 from opsloop.errors import InvalidInputError
 from opsloop.insight.tags.tables import TagManualIdRow, TagRow
+from opsloop.reach.channels.targets import CALL_KEY
 from opsloop.reach.outbox import journey_key
 from opsloop.strategy import bulk, webhooks
 from opsloop.strategy.ports import RecordingChannel, StepBatch
@@ -115,7 +116,7 @@ class ReachSink:
             head = {"journey_id": batch.journey_id, "version": batch.version}
             bodies = [
                 orjson.dumps(
-                    {"url": url, "headers": hdrs, **head, "node_id": batch.node_id}
+                    {CALL_KEY: {"url": url, "headers": hdrs}, **head, "node_id": batch.node_id}
                 ).decode()
                 for url, hdrs in calls
             ]

@@ -27,6 +27,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+CALL_KEY = "_call"
+"""Outbox payload key holding a node's own call (``{"url": …, "headers": {…}}``):
+reserved, so a template field named ``url`` is body, never a destination."""
+
 _HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]{0,62})(\.[a-z0-9][a-z0-9-]{0,62})*$")
 _DEFAULT_PORT = {"http": 80, "https": 443}
 

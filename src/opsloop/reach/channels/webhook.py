@@ -50,8 +50,8 @@ class WebhookChannel:
 
     def body(self, msg: Outbound) -> bytes:
         payload = msg.payload
-        if "url" in payload:  # the node's target and headers are the request, not its body
-            payload = {k: v for k, v in payload.items() if k not in ("url", "headers")}
+        if targets.CALL_KEY in payload:  # the node's target is the request, not its body
+            payload = {k: v for k, v in payload.items() if k != targets.CALL_KEY}
         return orjson.dumps(
             {
                 "id": msg.key,
@@ -75,21 +75,27 @@ class WebhookChannel:
 
     def target(self, msg: Outbound) -> tuple[str, dict[str, str]] | SendResult:
         """(URL, headers) of the call, or the result that ends the message without one."""
-        url = msg.payload.get("url")
-        if url is None:
+        call = msg.payload.get(targets.CALL_KEY)
+        if call is None:
             return self.url, {}
+        if not isinstance(call, Mapping) or "url" not in call:
+            return SendResult("dead", error=f"payload.{targets.CALL_KEY}: not an object with a url")
+        url = call["url"]
         try:
             why = targets.refusal(str(url), self.allow_hosts, resolve=True)
         except OSError as exc:
             return SendResult("retry", error=f"dns: {exc!r}")
         if why is not None:
-            return SendResult("dead", error=f"payload.url: {why}")
-        extra = msg.payload.get("headers") or {}
+            return SendResult("dead", error=f"payload.{targets.CALL_KEY}.url: {why}")
+        extra = call.get("headers") or {}
         if not isinstance(extra, Mapping):
-            return SendResult("dead", error="payload.headers: not an object")
+            return SendResult("dead", error=f"payload.{targets.CALL_KEY}.headers: not an object")
         out = {str(k): str(v) for k, v in extra.items()}
         if any(k.lower() in _FRAMING or "\r" in v or "\n" in v for k, v in out.items()):
-            return SendResult("dead", error="payload.headers: a channel-set header or a line break")
+            return SendResult(
+                "dead",
+                error=f"payload.{targets.CALL_KEY}.headers: a channel-set header or a line break",
+            )
         return str(url), out
 
     def send(self, msg: Outbound) -> SendResult:
@@ -171,7 +177,7 @@ class AsyncWebhookChannel(WebhookChannel):
         self._pacer = TickPacer()
 
     async def asend(self, msg: Outbound) -> SendResult:
-        if "url" in msg.payload:
+        if targets.CALL_KEY in msg.payload:
             # a node's own URL: any origin, so not this channel's one-origin pool; these
             # calls are few next to the gateway's messages, a thread each is enough
             return await asyncio.to_thread(self.send, msg)
