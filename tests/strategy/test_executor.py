@@ -137,6 +137,42 @@ def test_ab_assignment_stable_and_balanced() -> None:
     assert stats.chi2_contingency(table).pvalue > 0.001
 
 
+def test_ab_arms_through_the_executor_are_stable_across_reruns_and_balanced(
+    tmp_path: Path,
+) -> None:
+    """The same journey run twice, into two fresh stores and in different chunk sizes,
+    puts every customer in the same arm; the arms' sizes match the weights (chi-square)."""
+    login = [(i, "app_login", NOW + dt.timedelta(hours=5)) for i in range(1, N + 1, 4)]
+    wh = make_warehouse(tmp_path / "wh.duckdb", N, login)
+    ids = np.arange(1, N + 1, dtype=np.int64)
+    arms: list[dict[int, str]] = []
+    for run, chunk in ((1, 700), (2, 333)):
+        store = Store.open(f"sqlite:///{tmp_path}/ops{run}.db")
+        enter(
+            sessions=store.session,
+            journey=validate_journey(journey_doc()),
+            entry_node="entry",
+            ids=ids,
+            data=WarehouseData(wh, as_of=NOW),
+            ports=_ports(),
+            ctx=RunContext(now=NOW, entry_key=f"run-{run}", policy=POLICY),
+            chunk=chunk,
+        )
+        with store.session() as s:
+            rows = s.execute(
+                select(CustomerState.customer_id, CustomerState.arm).where(
+                    CustomerState.arm.is_not(None)
+                )
+            ).all()
+        arms.append({int(c): str(a) for c, a in rows})
+    assert arms[0] == arms[1] and len(arms[0]) > 500
+    names = ["a", "b", "holdout"]  # journey_doc's A/B: holdout 10 %, then a and b 1:1
+    assert set(arms[0].values()) == set(names)
+    counts = np.array([sum(1 for a in arms[0].values() if a == n) for n in names])
+    expected = np.array([0.45, 0.45, 0.10]) * counts.sum()
+    assert stats.chisquare(counts, expected).pvalue > 0.001, dict(zip(names, counts, strict=True))
+
+
 def test_tick_resumes_event_and_timeout(env: tuple[Store, Warehouse]) -> None:
     store, wh = env
     j = validate_journey(journey_doc())
