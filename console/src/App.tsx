@@ -153,7 +153,7 @@ function Shell({ me, onSignedOut }: { me: Me; onSignedOut: () => void }) {
               <Route path="/customers/:id" element={<CustomerProfile />} />
               <Route path="/segments" element={<Segments />} />
               <Route path="/journeys" element={<JourneyList />} />
-              <Route path="/journeys/new" element={<Journeys key="new" />} />
+              <Route path="/journeys/new" element={<Journeys />} />
               <Route path="/journeys/:id" element={<Journeys />} />
               <Route path="/tags" element={<Tags />} />
               <Route path="/lifecycle" element={<Lifecycle />} />

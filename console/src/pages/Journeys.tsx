@@ -1,7 +1,7 @@
 // Strategy canvas (策略画布): palette → React Flow canvas → per-kind node form; open a
 // journey's versions, save (a draft, or a new version of a submitted/running journey),
 // validate, dry-run, submit / approve / launch / pause; counts and live stats on the nodes.
-import { useCallback, useEffect, useMemo, useState, type DragEvent } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from "react";
 import { useNavigate, useParams, useSearchParams } from "react-router-dom";
 import {
   Background,
@@ -145,6 +145,7 @@ function Palette({ onAdd }: { onAdd: (kind: string) => void }) {
   );
 }
 
+/** The selected node's id and form (keyed by the node: a new node, a fresh form). */
 function SidePanel({
   node,
   options,
@@ -165,12 +166,10 @@ function SidePanel({
         <Input
           addonBefore="id"
           defaultValue={node.id}
-          key={node.id}
           onBlur={(e) => e.target.value && e.target.value !== node.id && onRename(e.target.value)}
           data-testid="node-id"
         />
         <NodeForm
-          key={node.id}
           kind={node.data.kind}
           config={node.data.config}
           onBlocked={node.data.on_blocked}
@@ -226,6 +225,9 @@ function Canvas() {
   const [live, setLive] = useState(true);
   const [status, setStatus] = useState<{ type: "success" | "error" | "info"; text: string } | null>(null);
   const [summary, setSummary] = useState<Record<string, number> | null>(null);
+  // what the canvas shows: a save that moves /journeys/new to /journeys/:id keeps the
+  // drawing as it is instead of loading it back and laying it out again
+  const shown = useRef<string | null>(null);
 
   const plain = useCallback((): [FlowNode[], FlowEdge[]] => {
     const ns = nodes.map((n) => ({ id: n.id, kind: n.data.kind, config: n.data.config, on_blocked: n.data.on_blocked, position: n.position }));
@@ -267,7 +269,9 @@ function Canvas() {
     [],
   );
   useEffect(() => {
-    if (!openId) return;
+    const want = `${openId}@${openVersion ?? ""}`;
+    if (!openId || shown.current === want) return;
+    shown.current = want;
     const q = openVersion ? `?version=${encodeURIComponent(openVersion)}` : "";
     get<Info>(`/api/v1/journeys/${encodeURIComponent(openId)}${q}`).then(
       (got) => {
@@ -338,7 +342,10 @@ function Canvas() {
       const r = await post<Info>("/api/v1/journeys", { journey: doc });
       clearMarks();
       setStatus({ type: "success", text: `${t("已保存")}: ${r.journey_id} v${r.version} (${t(statusLabel(r.status))})` });
-      if (openId !== r.journey_id || openVersion) nav(`/journeys/${encodeURIComponent(r.journey_id)}`, { replace: true });
+      if (openId !== r.journey_id || openVersion) {
+        shown.current = `${r.journey_id}@`;
+        nav(`/journeys/${encodeURIComponent(r.journey_id)}`, { replace: true });
+      }
       await refresh(r.journey_id);
     });
   const move = (action: string, label: string) =>
@@ -473,7 +480,7 @@ function Canvas() {
             <Controls />
           </ReactFlow>
         </div>
-        <SidePanel node={current} options={options} onChange={setConfig} onRename={rename} />
+        <SidePanel key={current?.id ?? ""} node={current} options={options} onChange={setConfig} onRename={rename} />
       </div>
       <details>
         <summary style={{ color: "#888", cursor: "pointer" }}>{t("旅程文档 (JSON，只读)")}</summary>
