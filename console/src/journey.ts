@@ -190,7 +190,7 @@ export function fromJourney(doc: { nodes?: DocNode[]; edges?: { from: string; to
     const row = depth.get(n.id) ?? 0;
     const col = perRow.get(row) ?? 0;
     perRow.set(row, col + 1);
-    const out: FlowNode = { id: n.id, kind: n.kind, config: n.config ?? {}, position: { x: 60 + col * 240, y: 30 + row * 140 } };
+    const out: FlowNode = { id: n.id, kind: n.kind, config: n.config ?? {}, position: { x: 40 + col * 300, y: 30 + row * 190 } };
     if (n.on_blocked) out.on_blocked = n.on_blocked;
     return out;
   });

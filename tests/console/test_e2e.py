@@ -210,15 +210,16 @@ def test_draw_a_four_node_journey_with_the_forms_save_and_dry_run(
     _pick(p, "form-channel", "sms")
     _pick(p, "form-template", "e2e-risk")
     _pick(p, "form-on-blocked", "跳过此步，继续")
+    _shot(p, shots, "25-journey-node-form")
     _node(p, "exit")
     p.fill("[data-testid=form-reason]", "x" * 70)  # too long: the API names the field
-    _shot(p, shots, "25-journey-node-form")
     p.click("[data-testid=validate]")
     p.wait_for_selector("[data-testid=error-exit]")
     field_error = p.locator("[data-testid=node-form] .ant-form-item-explain-error")
     expect(field_error.first).to_contain_text("64", timeout=TIMEOUT_MS)
     _shot(p, shots, "04-journey-error")
     p.fill("[data-testid=form-reason]", "low_risk")
+    expect(field_error).to_have_count(0)  # an edit clears the API's mark
     p.click("[data-testid=validate]")
     expect(p.locator("[data-testid=journey-status]")).to_contain_text("校验通过")
     doc = json.loads(p.locator("[data-testid=journey-json]").text_content() or "")
@@ -284,6 +285,7 @@ def test_journey_list_open_approve_by_a_second_user_launch_and_live_stats(
         c.click("[data-testid=login-submit]")
         c.wait_for_selector('.react-flow__node[data-id="send_message"]')
         expect(c.locator("[data-testid=journey-state]")).to_contain_text("已提交")
+        expect(c.locator("[data-testid=save]")).to_be_disabled()  # a checker edits nothing
         c.click("[data-testid=approve]")
         expect(c.locator("[data-testid=journey-state]")).to_contain_text("已批准")
         _shot(c, shots, "28-journey-approved-by-checker")

@@ -1,6 +1,6 @@
 // The side panel's form for one node: fields generated per node kind (no raw JSON), the
 // policy-block behaviour of actions, and the API's validation error on the field it names.
-import { useEffect, useState, type ReactNode } from "react";
+import { useEffect, useRef, useState, type ReactNode } from "react";
 import { Alert, Button, Form, Input, InputNumber, Radio, Select, Space, Switch, Typography } from "antd";
 import { MinusCircleOutlined, PlusOutlined } from "@ant-design/icons";
 import { get } from "../api";
@@ -405,13 +405,13 @@ export function NodeForm({
 }) {
   const [form] = Form.useForm<FormValues>();
   const [initial] = useState(() => toFormValues(kind, config, onBlocked));
+  const marked = useRef<Name | null>(null);
   useEffect(() => {
-    if (!fieldError) return;
-    try {
-      form.setFields([{ name: fieldError.name, errors: [fieldError.message] }]);
-    } catch {
-      // the named field is not on this form (e.g. the whole config): the panel shows it
-    }
+    // the API's error stays on its field until the node is edited (no rule re-checks it)
+    const name = fieldError?.name ?? marked.current;
+    if (!name) return;
+    form.setFields([{ name, errors: fieldError ? [fieldError.message] : [] }]);
+    marked.current = fieldError ? fieldError.name : null;
   }, [fieldError, form]);
   return (
     <Form

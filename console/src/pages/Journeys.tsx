@@ -21,7 +21,7 @@ import {
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css"; // only the canvas page pays for React Flow
 import { Alert, Badge, Button, Card, Input, Select, Space, Switch, Tag, Typography } from "antd";
-import { ApiError, get, post } from "../api";
+import { ApiError, get, post, type Me } from "../api";
 import { NodeForm, useOptions, type Options } from "../components/NodeForm";
 import { useI18n } from "../i18n";
 import {
@@ -223,6 +223,10 @@ function Canvas() {
   const [info, setInfo] = useState<Info | null>(null);
   const [versions, setVersions] = useState<VersionRow[]>([]);
   const [live, setLive] = useState(true);
+  const [me, setMe] = useState<Me | null>(null);
+  useEffect(() => {
+    get<Me>("/api/v1/auth/me").then(setMe, () => undefined);
+  }, []);
   const [status, setStatus] = useState<{ type: "success" | "error" | "info"; text: string } | null>(null);
   const [summary, setSummary] = useState<Record<string, number> | null>(null);
   // what the canvas shows: a save that moves /journeys/new to /journeys/:id keeps the
@@ -390,6 +394,20 @@ function Canvas() {
     setSelected(id);
   };
   const editable = !info || info.status === "draft";
+  // Buttons follow the lifecycle (docs/strategy.md) and the signed-in user's permissions;
+  // the API still decides (maker-checker), these only hide what cannot work.
+  const may = (perm: string) => me === null || me.permissions.includes(perm);
+  const st = info?.status ?? "new";
+  const runningNow = versions.some((v) => v.status === "running");
+  const allowed: Record<string, boolean> = {
+    save: may("journey:submit"),
+    submit: may("journey:submit") && (st === "new" || st === "draft"),
+    approve: may("journey:approve") && st === "submitted",
+    reject: may("journey:approve") && st === "submitted",
+    launch: may("journey:submit") && (st === "approved" || st === "paused" || versions.some((v) => v.status === "paused")),
+    pause: may("journey:submit") && runningNow,
+    stats: info !== null,
+  };
   return (
     <div style={{ display: "flex", flexDirection: "column", gap: 8 }}>
       <Card size="small">
@@ -417,31 +435,31 @@ function Canvas() {
         </Space>
         <div style={{ marginTop: 8 }}>
           <Space wrap>
-            <Button onClick={save} data-testid="save">
+            <Button onClick={save} data-testid="save" disabled={!allowed.save}>
               {editable ? t("保存草稿") : t("另存为新版本")}
             </Button>
             <Button onClick={validate} data-testid="validate">
               {t("校验")}
             </Button>
-            <Button type="primary" onClick={dryRun} data-testid="dry-run">
+            <Button type="primary" onClick={dryRun} data-testid="dry-run" disabled={!may("journey:submit")}>
               {t("试运行")}
             </Button>
-            <Button onClick={() => move("submit", "提交审批")} data-testid="submit">
+            <Button onClick={() => move("submit", "提交审批")} data-testid="submit" disabled={!allowed.submit}>
               {t("提交审批")}
             </Button>
-            <Button onClick={() => move("approve", "审批通过")} data-testid="approve">
+            <Button onClick={() => move("approve", "审批通过")} data-testid="approve" disabled={!allowed.approve}>
               {t("审批通过")}
             </Button>
-            <Button onClick={() => move("reject", "驳回")} data-testid="reject">
+            <Button onClick={() => move("reject", "驳回")} data-testid="reject" disabled={!allowed.reject}>
               {t("驳回")}
             </Button>
-            <Button onClick={() => move("launch", "启动")} data-testid="launch">
+            <Button onClick={() => move("launch", "启动")} data-testid="launch" disabled={!allowed.launch}>
               {t("启动")}
             </Button>
-            <Button onClick={() => move("pause", "暂停")} data-testid="pause">
+            <Button onClick={() => move("pause", "暂停")} data-testid="pause" disabled={!allowed.pause}>
               {t("暂停")}
             </Button>
-            <Button onClick={() => run(t("节点统计"), () => statsOf(false))} data-testid="stats">
+            <Button onClick={() => run(t("节点统计"), () => statsOf(false))} data-testid="stats" disabled={!allowed.stats}>
               {t("节点统计")}
             </Button>
             {running && (
