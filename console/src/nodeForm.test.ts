@@ -35,6 +35,12 @@ describe("node forms", () => {
     expect(split.config.cases).toEqual([{ branch: "hi", values: [4, 5] }]);
   });
 
+  it("show the API's defaults a config leaves out (the marketing switch is on)", () => {
+    const v = toFormValues("send_message", { channel: "sms", template_id: "t" });
+    expect(v.config).toMatchObject({ marketing: true, business_line: "general", cost_cents: 0 });
+    expect(toFormValues("send_message", { channel: "sms", template_id: "t", marketing: false }).config.marketing).toBe(false);
+  });
+
   it("give blockable actions on_blocked, with a deadline only when they wait", () => {
     const v = toFormValues("send_message", KINDS.send_message.config);
     expect(v.on_blocked).toEqual({ action: "exit" });

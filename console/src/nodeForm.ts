@@ -15,10 +15,20 @@ export interface FormValues {
 const obj = (v: unknown): Cfg => (v && typeof v === "object" && !Array.isArray(v) ? (v as Cfg) : {});
 const list = (v: unknown): Cfg[] => (Array.isArray(v) ? v.map(obj) : []);
 
+const DEFAULTS: Record<string, Cfg> = {
+  send_message: { business_line: "general", marketing: true, cost_cents: 0 },
+  issue_benefit: { cost_cents: 0 },
+  wait: { business_day: false },
+  ab_split: { holdout: 0 },
+  webhook: { channel: "webhook" },
+  exit: { reason: "done" },
+};
+
 /** What the form starts from: the node's config, its on_blocked, and the UI choices. */
 export function toFormValues(kind: string, config: Cfg, onBlocked?: Cfg): FormValues {
   const ui: Record<string, string> = {};
-  const cfg = structuredClone(config);
+  // the API's defaults, shown as such (an empty switch must not mean what the API reads as on)
+  const cfg = { ...(DEFAULTS[kind] ?? {}), ...structuredClone(config) };
   if (kind === "segment_entry") {
     ui.source = cfg.segment_id ? "saved" : "inline";
     ui.schedule = !cfg.schedule || cfg.schedule === "once" ? "once" : "cron";

@@ -210,6 +210,7 @@ def test_draw_a_four_node_journey_with_the_forms_save_and_dry_run(
     _pick(p, "form-channel", "sms")
     _pick(p, "form-template", "e2e-risk")
     _pick(p, "form-on-blocked", "跳过此步，继续")
+    expect(p.locator("[data-testid=node-form] .ant-switch-checked")).to_have_count(1)  # 营销类
     _shot(p, shots, "25-journey-node-form")
     _node(p, "exit")
     p.fill("[data-testid=form-reason]", "x" * 70)  # too long: the API names the field
@@ -232,6 +233,7 @@ def test_draw_a_four_node_journey_with_the_forms_save_and_dry_run(
     assert nodes["condition"]["config"]["condition"]["value"] == 4  # typed as the int field
     assert nodes["send_message"]["config"]["template_id"] == "e2e-risk"
     assert nodes["send_message"]["on_blocked"] == {"action": "skip"}
+    assert nodes["send_message"]["config"]["marketing"] is True  # as the switch shows
     assert nodes["segment_entry"]["config"]["segment"]["name"] == "E2E 全部活跃客户"
     p.click("[data-testid=save]")
     expect(p.locator("[data-testid=journey-status]")).to_contain_text(f"{JOURNEY} v1")
