@@ -438,7 +438,7 @@ function Canvas() {
             <Button onClick={save} data-testid="save" disabled={!allowed.save}>
               {editable ? t("保存草稿") : t("另存为新版本")}
             </Button>
-            <Button onClick={validate} data-testid="validate">
+            <Button onClick={validate} data-testid="validate" disabled={!may("journey:submit")}>
               {t("校验")}
             </Button>
             <Button type="primary" onClick={dryRun} data-testid="dry-run" disabled={!may("journey:submit")}>
