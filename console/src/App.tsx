@@ -24,6 +24,7 @@ const Customers = lazy(() => import("./pages/Customers"));
 const CustomerProfile = lazy(() => import("./pages/CustomerProfile"));
 const Segments = lazy(() => import("./pages/Segments"));
 const Journeys = lazy(() => import("./pages/Journeys"));
+const JourneyList = lazy(() => import("./pages/JourneyList"));
 const Funnel = lazy(() => import("./pages/Funnel"));
 const Experiments = lazy(() => import("./pages/Experiments"));
 const Activities = lazy(() => import("./pages/Activities"));
@@ -151,7 +152,9 @@ function Shell({ me, onSignedOut }: { me: Me; onSignedOut: () => void }) {
               <Route path="/customers" element={<Customers />} />
               <Route path="/customers/:id" element={<CustomerProfile />} />
               <Route path="/segments" element={<Segments />} />
-              <Route path="/journeys" element={<Journeys />} />
+              <Route path="/journeys" element={<JourneyList />} />
+              <Route path="/journeys/new" element={<Journeys />} />
+              <Route path="/journeys/:id" element={<Journeys />} />
               <Route path="/tags" element={<Tags />} />
               <Route path="/lifecycle" element={<Lifecycle />} />
               <Route path="/monitor/events" element={<Analysis key="event" kind="event" />} />

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { branches, freshId, nodeOfError, toJourney, type FlowEdge, type FlowNode } from "./journey";
+import { branches, fieldOfError, freshId, fromJourney, nodeOfError, toJourney, type FlowEdge, type FlowNode } from "./journey";
 
 const node = (id: string, kind: string, config = {}): FlowNode => ({ id, kind, config, position: { x: 0, y: 0 } });
 
@@ -43,5 +43,66 @@ describe("freshId", () => {
     expect(freshId("send_message", new Set())).toBe("send_message");
     expect(freshId("send_message", new Set(["send_message", "send_message_2"]))).toBe("send_message_3");
     expect(freshId("segment_entry", new Set(["x"]))).toBe("segment_entry");
+  });
+});
+
+describe("fromJourney", () => {
+  it("lays a stored document out top-down by depth and keeps branches and on_blocked", () => {
+    const [nodes, edges] = fromJourney({
+      nodes: [
+        { id: "e", kind: "segment_entry", config: {} },
+        { id: "c", kind: "condition", config: {} },
+        { id: "s", kind: "send_message", config: {}, on_blocked: { action: "skip" } },
+        { id: "x", kind: "exit", config: {} },
+      ],
+      edges: [
+        { from: "e", to: "c" },
+        { from: "c", to: "s", branch: "yes" },
+        { from: "c", to: "x", branch: "no" },
+      ],
+    });
+    const at = Object.fromEntries(nodes.map((n) => [n.id, n.position]));
+    expect(at.e.y).toBeLessThan(at.c.y);
+    expect(at.c.y).toBeLessThan(at.s.y);
+    expect(at.s.y).toBe(at.x.y);
+    expect(at.s.x).not.toBe(at.x.x);
+    expect(edges).toEqual([
+      { source: "e", target: "c", branch: "next" },
+      { source: "c", target: "s", branch: "yes" },
+      { source: "c", target: "x", branch: "no" },
+    ]);
+    expect(nodes[2].on_blocked).toEqual({ action: "skip" });
+    expect(toJourney("j", "J", nodes, edges).nodes).toEqual([
+      { id: "e", kind: "segment_entry", config: {} },
+      { id: "c", kind: "condition", config: {} },
+      { id: "s", kind: "send_message", config: {}, on_blocked: { action: "skip" } },
+      { id: "x", kind: "exit", config: {} },
+    ]);
+  });
+
+  it("terminates on a cycle through a wait", () => {
+    const [nodes] = fromJourney({
+      nodes: [
+        { id: "e", kind: "api_entry" },
+        { id: "w", kind: "wait" },
+        { id: "t", kind: "tag" },
+      ],
+      edges: [
+        { from: "e", to: "w" },
+        { from: "w", to: "t" },
+        { from: "t", to: "w" },
+      ],
+    });
+    expect(nodes.every((n) => Number.isFinite(n.position.y))).toBe(true);
+  });
+});
+
+describe("fieldOfError", () => {
+  it("turns the API's path inside a node into a form field name", () => {
+    expect(fieldOfError("nodes[3].config.delay.amount")).toEqual(["config", "delay", "amount"]);
+    expect(fieldOfError("nodes[0].config.cases[1].branch")).toEqual(["config", "cases", 1, "branch"]);
+    expect(fieldOfError("nodes[2].on_blocked.deadline")).toEqual(["on_blocked", "deadline"]);
+    expect(fieldOfError("edges[0].to")).toBeNull();
+    expect(fieldOfError(null)).toBeNull();
   });
 });

@@ -3,6 +3,9 @@
 
 export type Group = "entry" | "judgment" | "control" | "action";
 
+/** The channels a send-message node may use (``Channel`` in strategy/journey.py). */
+export const CHANNELS = ["sms", "push", "email", "wechat", "call", "inapp"];
+
 export interface KindSpec {
   group: Group;
   label: string;
@@ -37,8 +40,13 @@ export const KINDS: Record<string, KindSpec> = {
     label: "A/B 分流",
     config: { arms: [{ name: "a", weight: 1 }, { name: "b", weight: 1 }], holdout: 0.1 },
   },
+  score_split: {
+    group: "judgment",
+    label: "评分分流",
+    config: { model: "churn", bands: [{ branch: "high", low: 0.7, high: 1.01 }] },
+  },
   wait: { group: "control", label: "等待", config: { delay: { amount: 1, unit: "days" } } },
-  frequency_cap: { group: "control", label: "频次控制", config: { max: 1, per: "week" } },
+  frequency_cap: { group: "control", label: "频次控制", config: { max: 1, per: { amount: 7, unit: "days" } } },
   quiet_hours: { group: "control", label: "免打扰时段", config: { start: "21:00", end: "08:00" } },
   merge: { group: "control", label: "合并", config: {} },
   exit: { group: "control", label: "退出", config: { reason: "done" } },
@@ -50,12 +58,28 @@ export const KINDS: Record<string, KindSpec> = {
   issue_benefit: { group: "action", label: "发放权益", config: { benefit_id: "c-10off", cost_cents: 1000 } },
   rm_task: { group: "action", label: "客户经理任务", config: { title: "电话回访", due: { amount: 2, unit: "days" } } },
   tag: { group: "action", label: "打标签", config: { op: "add", tag: "contacted" } },
-  webhook: { group: "action", label: "Webhook", config: { url: "https://example.com/hook" } },
+  webhook: { group: "action", label: "Webhook", config: { url: "https://example.com/hook", channel: "webhook" } },
 };
+
+/** A lifecycle status as the console shows it (the API speaks English ids). */
+export const STATUS_ZH: Record<string, string> = {
+  draft: "草稿",
+  submitted: "已提交",
+  approved: "已批准",
+  running: "运行中",
+  paused: "已暂停",
+  finished: "已结束",
+  archived: "已归档",
+  superseded: "已被取代",
+};
+export const statusLabel = (status: string): string => STATUS_ZH[status] ?? status;
 
 export const GROUP_LABELS: Record<Group, string> = { entry: "入口", judgment: "判断", control: "控制", action: "动作" };
 
 type Cfg = Record<string, unknown>;
+
+/** Kinds whose contact the policy can block; they carry ``on_blocked`` (skip / wait / exit). */
+export const BLOCKABLE = new Set(["send_message", "issue_benefit", "rm_task"]);
 const names = (list: unknown, key: string): string[] =>
   Array.isArray(list) ? list.map((x) => String((x as Cfg)[key] ?? "")).filter(Boolean) : [];
 
@@ -86,6 +110,7 @@ export interface FlowNode {
   kind: string;
   config: Cfg;
   position: { x: number; y: number };
+  on_blocked?: Cfg;
 }
 
 export interface FlowEdge {
@@ -99,7 +124,11 @@ export function toJourney(id: string, name: string, nodes: FlowNode[], edges: Fl
   return {
     id,
     name,
-    nodes: nodes.map((n) => ({ id: n.id, kind: n.kind, config: n.config })),
+    nodes: nodes.map((n) =>
+      n.on_blocked && BLOCKABLE.has(n.kind)
+        ? { id: n.id, kind: n.kind, config: n.config, on_blocked: n.on_blocked }
+        : { id: n.id, kind: n.kind, config: n.config },
+    ),
     edges: edges.map((e) =>
       e.branch && e.branch !== "next" ? { from: e.source, to: e.target, branch: e.branch } : { from: e.source, to: e.target },
     ),
@@ -122,4 +151,64 @@ export function freshId(kind: string, taken: Set<string>): string {
   const base = kind;
   if (!taken.has(base)) return base;
   for (let i = 2; ; i++) if (!taken.has(`${base}_${i}`)) return `${base}_${i}`;
+}
+
+interface DocNode {
+  id: string;
+  kind: string;
+  config?: Cfg;
+  on_blocked?: Cfg;
+}
+
+/** A stored journey document back onto the canvas: entries on top, each node one row
+ *  below the deepest node that leads to it, siblings side by side (documents keep no
+ *  positions). */
+export function fromJourney(doc: { nodes?: DocNode[]; edges?: { from: string; to: string; branch?: string }[] }): [
+  FlowNode[],
+  FlowEdge[],
+] {
+  const docNodes = doc.nodes ?? [];
+  const edges: FlowEdge[] = (doc.edges ?? []).map((e) => ({ source: e.from, target: e.to, branch: e.branch ?? "next" }));
+  const depth = new Map<string, number>();
+  for (const n of docNodes) if (KINDS[n.kind]?.group === "entry") depth.set(n.id, 0);
+  for (let pass = 0; pass < docNodes.length; pass++) {
+    let changed = false;
+    for (const e of edges) {
+      const d = depth.get(e.source);
+      if (d === undefined) continue;
+      const cur = depth.get(e.target);
+      // a cycle (through a wait) must not push its nodes down for ever
+      if ((cur === undefined || cur < d + 1) && d + 1 < docNodes.length) {
+        depth.set(e.target, d + 1);
+        changed = true;
+      }
+    }
+    if (!changed) break;
+  }
+  const perRow = new Map<number, number>();
+  const nodes = docNodes.map((n) => {
+    const row = depth.get(n.id) ?? 0;
+    const col = perRow.get(row) ?? 0;
+    perRow.set(row, col + 1);
+    const out: FlowNode = { id: n.id, kind: n.kind, config: n.config ?? {}, position: { x: 40 + col * 300, y: 30 + row * 190 } };
+    if (n.on_blocked) out.on_blocked = n.on_blocked;
+    return out;
+  });
+  return [nodes, edges];
+}
+
+/** The form field a validation ``where`` names inside its node: ``nodes[3].config.delay.amount``
+ *  → ``["config", "delay", "amount"]``; ``cases[0]`` becomes ``"cases", 0``. */
+export function fieldOfError(where: string | null): (string | number)[] | null {
+  if (!where) return null;
+  const m = where.match(/(?:^|\.)nodes\[\d+\]\.(.+)$/);
+  if (!m) return null;
+  const path: (string | number)[] = [];
+  for (const part of m[1].split(".")) {
+    const idx = part.match(/^([^[]+)((?:\[\d+\])*)$/);
+    if (!idx) return null;
+    path.push(idx[1]);
+    for (const i of idx[2].matchAll(/\[(\d+)\]/g)) path.push(Number(i[1]));
+  }
+  return path;
 }

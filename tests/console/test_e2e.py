@@ -1,8 +1,10 @@
 """What an operator does in the browser, on the system Chromium against a real server.
 
 Sign in, read the home page (first load timed), build a segment and see its count, draw
-a 4-node journey on the canvas and dry-run it, run a funnel; screenshots of every page
-go to the test's output directory and to /tmp/console-shots/.
+a 4-node journey on the canvas with the per-kind node forms, save it and dry-run it, have a
+second user approve it, launch it and watch live node stats, run a funnel, edit a template
+with its live preview; screenshots of every page go to the test's output directory and to
+/tmp/console-shots/.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ def page(bank: Bank) -> Iterator[Page]:
         browser = p.chromium.launch(executable_path=chromium_path(), headless=True, args=ARGS)
         context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
         context.set_default_timeout(TIMEOUT_MS)
+        expect.set_options(timeout=TIMEOUT_MS)  # a loaded machine answers slowly
         pg = context.new_page()
         errors: list[str] = []
         pg.on("pageerror", lambda e: errors.append(str(e)))
@@ -163,9 +166,31 @@ def _connect(p: Page, source: str, handle: str, target: str) -> None:
     src.drag_to(dst)
 
 
-def test_draw_a_four_node_journey_and_dry_run(bank: Bank, page: Page, shots: Path) -> None:
+def _pick(p: Page, select: str, option: str) -> None:
+    """Choose ``option`` in the Ant Design select ``select`` (a data-testid)."""
+    p.click(f"[data-testid={select}]")
+    p.click(f".ant-select-dropdown:visible .ant-select-item-option >> text={option}")
+
+
+def _node(p: Page, node_id: str) -> None:
+    p.click(f'.react-flow__node[data-id="{node_id}"]')
+    expect(p.locator("[data-testid=node-id]")).to_have_value(node_id)
+
+
+JOURNEY = "e2e_risk_sms"
+
+
+def test_draw_a_four_node_journey_with_the_forms_save_and_dry_run(
+    bank: Bank, page: Page, shots: Path
+) -> None:
+    with signed_in(bank, "ops") as api:  # the template the send node picks
+        t = {"template_id": "e2e-risk", "channel": "sms", "body": "{{ customer.city }}客户您好"}
+        assert api.post("/api/v1/reach/templates", json=t).status_code == 201
     p = page
     p.goto(bank.url + "/journeys")
+    p.click("[data-testid=journey-new]")
+    p.fill("[data-testid=journey-id]", JOURNEY)
+    p.fill("[data-testid=journey-name]", "E2E 高风险短信")
     _drop(p, "segment_entry", 300, 40)
     _drop(p, "condition", 300, 170)
     _drop(p, "send_message", 200, 320)
@@ -175,31 +200,123 @@ def test_draw_a_four_node_journey_and_dry_run(bank: Bank, page: Page, shots: Pat
     _connect(p, "segment_entry", "next", "condition")
     _connect(p, "condition", "yes", "send_message")
     _connect(p, "condition", "no", "exit")
-    doc = json.loads(p.inner_text("[data-testid=journey-json]"))
+    # Each node is set up in its own form, no JSON: the entry's segment, the condition's
+    # value, the send's channel, template and policy-block behaviour, the exit's reason.
+    _node(p, "segment_entry")
+    p.fill("[data-testid=form-segment-name]", "E2E 全部活跃客户")
+    _node(p, "condition")
+    p.fill("[data-testid=form-cond-value]", "4")
+    _node(p, "send_message")
+    _pick(p, "form-channel", "sms")
+    _pick(p, "form-template", "e2e-risk")
+    _pick(p, "form-on-blocked", "跳过此步，继续")
+    expect(p.locator("[data-testid=node-form] .ant-switch-checked")).to_have_count(1)  # 营销类
+    _shot(p, shots, "25-journey-node-form")
+    _node(p, "exit")
+    p.fill("[data-testid=form-reason]", "x" * 70)  # too long: the API names the field
+    p.click("[data-testid=validate]")
+    p.wait_for_selector("[data-testid=error-exit]")
+    field_error = p.locator("[data-testid=node-form] .ant-form-item-explain-error")
+    expect(field_error.first).to_contain_text("64", timeout=TIMEOUT_MS)
+    _shot(p, shots, "04-journey-error")
+    p.fill("[data-testid=form-reason]", "low_risk")
+    expect(field_error).to_have_count(0)  # an edit clears the API's mark
+    p.click("[data-testid=validate]")
+    expect(p.locator("[data-testid=journey-status]")).to_contain_text("校验通过")
+    doc = json.loads(p.locator("[data-testid=journey-json]").text_content() or "")
     assert doc["edges"] == [
         {"from": "segment_entry", "to": "condition"},
         {"from": "condition", "to": "send_message", "branch": "yes"},
         {"from": "condition", "to": "exit", "branch": "no"},
     ]
-    # A broken config is reported on its node, at the path the API names.
-    p.click('.react-flow__node[data-id="send_message"]')
-    p.fill("[data-testid=node-config]", '{"channel": "pigeon", "template_id": "t"}')
-    p.click("[data-testid=validate]")
-    p.wait_for_selector("[data-testid=error-send_message]")
-    _shot(p, shots, "04-journey-error")
-    p.fill("[data-testid=node-config]", '{"channel": "sms", "template_id": "t-welcome"}')
-    p.click("[data-testid=validate]")
-    expect(p.locator("[data-testid=journey-status]")).to_contain_text("校验通过")
+    nodes = {n["id"]: n for n in doc["nodes"]}
+    assert nodes["condition"]["config"]["condition"]["value"] == 4  # typed as the int field
+    assert nodes["send_message"]["config"]["template_id"] == "e2e-risk"
+    assert nodes["send_message"]["on_blocked"] == {"action": "skip"}
+    assert nodes["send_message"]["config"]["marketing"] is True  # as the switch shows
+    assert nodes["segment_entry"]["config"]["segment"]["name"] == "E2E 全部活跃客户"
+    p.click("[data-testid=save]")
+    expect(p.locator("[data-testid=journey-status]")).to_contain_text(f"{JOURNEY} v1")
+    expect(p.locator("[data-testid=journey-state]")).to_contain_text("草稿")
+    with signed_in(bank, "ops") as api:
+        stored = api.get(f"/api/v1/journeys/{JOURNEY}").json()
+        forecast = api.post("/api/v1/journeys/dry-run", json={"journey": doc}).json()
+    assert stored["version"] == 1 and stored["status"] == "draft"
+    assert stored["definition"]["nodes"][2]["on_blocked"]["action"] == "skip"
     p.click("[data-testid=dry-run]")
     p.wait_for_selector("[data-testid=counts-segment_entry]")
-    with signed_in(bank, "ops") as api:
-        forecast = api.post("/api/v1/journeys/dry-run", json={"journey": doc}).json()
     summary = p.inner_text("[data-testid=dry-run-summary]")
     assert f"entered: {forecast['entered']}" in summary
-    entry = p.inner_text("[data-testid=counts-segment_entry]")
-    for metric, n in forecast["nodes"]["segment_entry"].items():
-        assert f"{metric}: {n}" in entry
+    for node_id, metrics in forecast["nodes"].items():  # the counts drawn on every node
+        shown = p.inner_text(f"[data-testid=counts-{node_id}]")
+        for metric, n in metrics.items():
+            assert f"{metric}: {n}" in shown, (node_id, metric)
+    assert forecast["nodes"]["condition"], "the forecast has no counts: nothing was checked"
     _shot(p, shots, "05-journey-dry-run")
+
+
+def test_journey_list_open_approve_by_a_second_user_launch_and_live_stats(
+    bank: Bank, page: Page, shots: Path
+) -> None:
+    p = page
+    p.goto(bank.url + "/journeys")
+    row = p.locator(f"[data-testid=journey-row-{JOURNEY}]")
+    expect(row).to_have_text("E2E 高风险短信", timeout=TIMEOUT_MS)
+    _shot(p, shots, "26-journey-list")
+    row.click()  # opens on the canvas, laid out from the stored document
+    for node in ("segment_entry", "condition", "send_message", "exit"):
+        p.wait_for_selector(f'.react-flow__node[data-id="{node}"]')
+    _node(p, "condition")
+    expect(p.locator("[data-testid=form-cond-value]")).to_have_value("4")
+    p.click("[data-testid=submit]")
+    expect(p.locator("[data-testid=journey-state]")).to_contain_text("已提交")
+    p.click("[data-testid=approve]")  # the maker may not approve their own journey
+    expect(p.locator("[data-testid=journey-status]")).to_contain_text("maker-checker")
+    with signed_in(bank, "ops") as admin:
+        user = {"username": "checker1", "password": PASSWORD, "org_id": "HO"}
+        resp = admin.post("/api/v1/users", json=user | {"roles": ["approver"]})
+        assert resp.status_code in (201, 409), resp.text
+    browser = p.context.browser
+    assert browser is not None
+    other = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    try:  # the checker, in their own browser session, opens the link and approves
+        c = other.new_page()
+        c.goto(f"{bank.url}/journeys/{JOURNEY}")
+        c.fill("#username", "checker1")
+        c.fill("#password", PASSWORD)
+        c.click("[data-testid=login-submit]")
+        c.wait_for_selector('.react-flow__node[data-id="send_message"]')
+        expect(c.locator("[data-testid=journey-state]")).to_contain_text("已提交")
+        expect(c.locator("[data-testid=save]")).to_be_disabled()  # a checker edits nothing
+        c.click("[data-testid=approve]")
+        expect(c.locator("[data-testid=journey-state]")).to_contain_text("已批准")
+        _shot(c, shots, "28-journey-approved-by-checker")
+    finally:
+        other.close()
+    with signed_in(bank, "ops") as api:
+        assert api.get(f"/api/v1/journeys/{JOURNEY}").json()["approved_by"] == "checker1"
+    p.reload()
+    expect(p.locator("[data-testid=journey-state]")).to_contain_text("已批准")
+    p.click("[data-testid=launch]")
+    expect(p.locator("[data-testid=journey-state]")).to_contain_text("运行中")
+    p.wait_for_selector("[data-testid=live-stats]")
+    with signed_in(bank, "ops") as api:
+        stats = api.get(f"/api/v1/journeys/{JOURNEY}/stats").json()["1"]["nodes"]
+    entered = stats["segment_entry"]["entered"]
+    assert entered > 0
+    expect(p.locator("[data-testid=counts-segment_entry]")).to_contain_text(
+        f"entered: {entered}", timeout=TIMEOUT_MS
+    )  # live: polled, no button
+    _shot(p, shots, "27-journey-running-stats")
+    # An edit of the running journey is saved as a new version; v1 keeps running.
+    _node(p, "exit")
+    p.fill("[data-testid=form-reason]", "low_risk_v2")
+    expect(p.locator("[data-testid=save]")).to_have_text("另存为新版本")
+    p.click("[data-testid=save]")
+    expect(p.locator("[data-testid=journey-status]")).to_contain_text(f"{JOURNEY} v2")
+    with signed_in(bank, "ops") as api:
+        versions = api.get(f"/api/v1/journeys/{JOURNEY}/versions").json()
+    assert [(v["version"], v["status"]) for v in versions] == [(2, "draft"), (1, "running")]
 
 
 def test_funnel_page_runs_and_charts(bank: Bank, page: Page, shots: Path) -> None:
@@ -499,15 +616,25 @@ def test_reach_channels_and_live_template_preview(bank: Bank, page: Page, shots:
     assert SMS_SECRET not in html and "/sms/send" not in html  # never the secret or the path
     _shot(p, shots, "23-reach-channels")
     city = _sql(bank, "select city from customers where customer_id = 7")[0]["city"]
-    p.click("text=模板预览")
-    p.fill("[data-testid=preview-template]", "e2e-hello")
+    p.click("text=消息模板")
+    p.click("[data-testid=template-e2e-hello]")  # open it in the editor
+    expect(p.locator("[data-testid=template-body]")).to_have_value("{{ customer.city }}的客户您好")
     p.fill(
         "input[data-testid=preview-customer], [data-testid=preview-customer] input", "7"
     )  # no button: the preview follows
-    expect(p.locator("[data-testid=preview-result]")).to_contain_text(
-        f"{city}的客户您好", timeout=TIMEOUT_MS
-    )
+    result = p.locator("[data-testid=preview-result]")
+    expect(result).to_contain_text(f"{city}的客户您好", timeout=TIMEOUT_MS)
+    p.fill("[data-testid=template-body]", "{{ customer.city }}的客户，新年快乐")
+    expect(result).to_contain_text(f"{city}的客户，新年快乐", timeout=TIMEOUT_MS)  # unsaved
     _shot(p, shots, "24-template-preview")
+    p.fill("[data-testid=template-body]", "{{ customer.nmae }}")
+    expect(p.locator("[data-testid=error]")).to_contain_text("nmae", timeout=TIMEOUT_MS)
+    p.fill("[data-testid=template-body]", "{{ customer.city }}的客户，新年快乐")
+    p.click("[data-testid=template-save]")
+    expect(p.locator("[data-testid=template-saved]")).to_contain_text("e2e-hello v2")
+    with signed_in(bank, "ops") as api:
+        got = api.get("/api/v1/reach/templates/e2e-hello").json()
+    assert got["body"] == "{{ customer.city }}的客户，新年快乐"
 
 
 def test_branch_user_sees_their_scope_and_signs_out(bank: Bank, page: Page, shots: Path) -> None:

@@ -1,6 +1,8 @@
-// Strategy canvas (策略画布): palette → React Flow canvas → side panel; validate, dry-run,
-// submit and approve through the strategy API; counts and stats drawn on the nodes.
-import { useCallback, useMemo, useState, type DragEvent } from "react";
+// Strategy canvas (策略画布): palette → React Flow canvas → per-kind node form; open a
+// journey's versions, save (a draft, or a new version of a submitted/running journey),
+// validate, dry-run, submit / approve / launch / pause; counts and live stats on the nodes.
+import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from "react";
+import { useNavigate, useParams, useSearchParams } from "react-router-dom";
 import {
   Background,
   Controls,
@@ -18,15 +20,32 @@ import {
   type NodeProps,
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css"; // only the canvas page pays for React Flow
-import { Alert, Badge, Button, Card, Input, Space, Tag, Typography } from "antd";
-import { ApiError, get, post } from "../api";
+import { Alert, Badge, Button, Card, Input, Select, Space, Switch, Tag, Typography } from "antd";
+import { ApiError, get, post, type Me } from "../api";
+import { NodeForm, useOptions, type Options } from "../components/NodeForm";
 import { useI18n } from "../i18n";
-import { GROUP_LABELS, KINDS, branches, freshId, nodeOfError, toJourney, type FlowEdge, type FlowNode, type Group } from "../journey";
+import {
+  BLOCKABLE,
+  GROUP_LABELS,
+  KINDS,
+  branches,
+  fieldOfError,
+  freshId,
+  fromJourney,
+  nodeOfError,
+  statusLabel,
+  toJourney,
+  type FlowEdge,
+  type FlowNode,
+  type Group,
+} from "../journey";
 
 interface Data extends Record<string, unknown> {
   kind: string;
   config: Record<string, unknown>;
+  on_blocked?: Record<string, unknown>;
   error?: string;
+  errorField?: (string | number)[] | null;
   counts?: Record<string, number>;
 }
 type JNode = Node<Data, "journey">;
@@ -126,75 +145,96 @@ function Palette({ onAdd }: { onAdd: (kind: string) => void }) {
   );
 }
 
+/** The selected node's id and form (keyed by the node: a new node, a fresh form). */
 function SidePanel({
   node,
+  options,
   onChange,
   onRename,
 }: {
   node: JNode | null;
-  onChange: (config: Record<string, unknown>) => void;
+  options: Options;
+  onChange: (next: { config: Record<string, unknown>; on_blocked?: Record<string, unknown> }) => void;
   onRename: (id: string) => void;
 }) {
   const { t } = useI18n();
-  const [text, setText] = useState("");
-  const [bad, setBad] = useState<string | null>(null);
-  const [shown, setShown] = useState<string | null>(null);
-  if (node && node.id !== shown) {
-    setShown(node.id);
-    setText(JSON.stringify(node.data.config, null, 2));
-    setBad(null);
-  }
-  if (!node) return <Card size="small" title={t("节点配置")} style={{ width: 300 }} />;
+  if (!node) return <Card size="small" title={t("节点配置")} style={{ width: 320 }}><Typography.Text type="secondary">{t("点击节点进行配置")}</Typography.Text></Card>;
+  const fieldError = node.data.error && node.data.errorField ? { name: node.data.errorField, message: node.data.error } : null;
   return (
-    <Card size="small" title={`${t("节点配置")} · ${t(KINDS[node.data.kind]?.label ?? node.data.kind)}`} style={{ width: 300 }}>
+    <Card size="small" title={`${t("节点配置")} · ${t(KINDS[node.data.kind]?.label ?? node.data.kind)}`} style={{ width: 320, maxHeight: 620, overflow: "auto" }}>
       <Space direction="vertical" style={{ width: "100%" }}>
         <Input
           addonBefore="id"
           defaultValue={node.id}
-          key={node.id}
           onBlur={(e) => e.target.value && e.target.value !== node.id && onRename(e.target.value)}
           data-testid="node-id"
         />
-        <Input.TextArea
-          rows={14}
-          value={text}
-          style={{ fontFamily: "monospace", fontSize: 12 }}
-          data-testid="node-config"
-          onChange={(e) => {
-            setText(e.target.value);
-            try {
-              const v = JSON.parse(e.target.value);
-              if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("config is a JSON object");
-              setBad(null);
-              onChange(v);
-            } catch (err) {
-              setBad(err instanceof Error ? err.message : String(err));
-            }
-          }}
+        <NodeForm
+          kind={node.data.kind}
+          config={node.data.config}
+          onBlocked={node.data.on_blocked}
+          options={options}
+          fieldError={fieldError}
+          onChange={onChange}
         />
-        {bad && <Alert type="warning" message={bad} />}
-        {node.data.error && <Alert type="error" message={node.data.error} />}
+        {node.data.error && <Alert type="error" message={node.data.error} data-testid="node-error" />}
         <Typography.Text type="secondary" style={{ fontSize: 11 }}>
-          branches: {branches(node.data.kind, node.data.config).join(", ") || "—"}
+          {t("分支")}: {branches(node.data.kind, node.data.config).join(", ") || "—"}
         </Typography.Text>
       </Space>
     </Card>
   );
 }
 
+interface Info {
+  journey_id: string;
+  name: string;
+  status: string;
+  version: number;
+  running_version: number | null;
+  created_by: string;
+  submitted_by: string | null;
+  approved_by: string | null;
+  definition: { id: string; name: string; nodes: { id: string; kind: string; config?: Record<string, unknown>; on_blocked?: Record<string, unknown> }[]; edges: { from: string; to: string; branch?: string }[] };
+}
+
+interface VersionRow {
+  version: number;
+  status: string;
+  created_by: string;
+}
+
+const STATUS_COLOR: Record<string, string> = { draft: "default", submitted: "orange", approved: "cyan", running: "green", paused: "gold", finished: "purple", superseded: "default" };
+
 function Canvas() {
   const { t } = useI18n();
   const flow = useReactFlow();
+  const nav = useNavigate();
+  const params = useParams();
+  const [search] = useSearchParams();
+  const openId = params.id ?? null;
+  const openVersion = search.get("version");
+  const options = useOptions();
   const [nodes, setNodes, onNodesChange] = useNodesState<JNode>([]);
   const [edges, setEdges, onEdgesChange] = useEdgesState<Edge>([]);
   const [selected, setSelected] = useState<string | null>(null);
-  const [jid, setJid] = useState("welcome_journey");
+  const [jid, setJid] = useState(() => `journey_${Date.now().toString(36)}`);
   const [name, setName] = useState("新客欢迎旅程");
+  const [info, setInfo] = useState<Info | null>(null);
+  const [versions, setVersions] = useState<VersionRow[]>([]);
+  const [live, setLive] = useState(true);
+  const [me, setMe] = useState<Me | null>(null);
+  useEffect(() => {
+    get<Me>("/api/v1/auth/me").then(setMe, () => undefined);
+  }, []);
   const [status, setStatus] = useState<{ type: "success" | "error" | "info"; text: string } | null>(null);
   const [summary, setSummary] = useState<Record<string, number> | null>(null);
+  // what the canvas shows: a save that moves /journeys/new to /journeys/:id keeps the
+  // drawing as it is instead of loading it back and laying it out again
+  const shown = useRef<string | null>(null);
 
   const plain = useCallback((): [FlowNode[], FlowEdge[]] => {
-    const ns = nodes.map((n) => ({ id: n.id, kind: n.data.kind, config: n.data.config, position: n.position }));
+    const ns = nodes.map((n) => ({ id: n.id, kind: n.data.kind, config: n.data.config, on_blocked: n.data.on_blocked, position: n.position }));
     const es = edges.map((e) => ({ source: e.source, target: e.target, branch: e.sourceHandle ?? "next" }));
     return [ns, es];
   }, [nodes, edges]);
@@ -203,11 +243,55 @@ function Canvas() {
     return toJourney(jid, name, ns, es);
   }, [plain, jid, name]);
 
+  const show = useCallback(
+    (got: Info) => {
+      const [ns, es] = fromJourney(got.definition);
+      setNodes(ns.map((n) => ({ id: n.id, type: "journey", position: n.position, data: { kind: n.kind, config: n.config, on_blocked: n.on_blocked } })));
+      setEdges(
+        es.map((e) => ({
+          id: `${e.source}-${e.branch}-${e.target}`,
+          source: e.source,
+          target: e.target,
+          sourceHandle: e.branch,
+          label: e.branch !== "next" ? e.branch : undefined,
+        })),
+      );
+      setJid(got.journey_id);
+      setName(got.name);
+      setSelected(null);
+      setSummary(null);
+    },
+    [setNodes, setEdges],
+  );
+  const refresh = useCallback(
+    async (id: string) => {
+      setVersions(await get<VersionRow[]>(`/api/v1/journeys/${encodeURIComponent(id)}/versions`));
+      const got = await get<Info>(`/api/v1/journeys/${encodeURIComponent(id)}`);
+      setInfo(got);
+      return got;
+    },
+    [],
+  );
+  useEffect(() => {
+    const want = `${openId}@${openVersion ?? ""}`;
+    if (!openId || shown.current === want) return;
+    shown.current = want;
+    const q = openVersion ? `?version=${encodeURIComponent(openVersion)}` : "";
+    get<Info>(`/api/v1/journeys/${encodeURIComponent(openId)}${q}`).then(
+      (got) => {
+        show(got);
+        void refresh(openId).catch(() => undefined);
+      },
+      (e) => setStatus({ type: "error", text: e instanceof Error ? e.message : String(e) }),
+    );
+  }, [openId, openVersion, show, refresh]);
+
   const add = (kind: string, position?: { x: number; y: number }) => {
     const id = freshId(kind, new Set(nodes.map((n) => n.id)));
     const pos = position ?? { x: 80 + (nodes.length % 3) * 200, y: 40 + nodes.length * 90 };
     const config = structuredClone(KINDS[kind].config);
-    setNodes((ns) => [...ns, { id, type: "journey", position: pos, data: { kind, config } }]);
+    const on_blocked = BLOCKABLE.has(kind) ? { action: "exit" } : undefined;
+    setNodes((ns) => [...ns, { id, type: "journey", position: pos, data: { kind, config, on_blocked } }]);
     setSelected(id);
   };
   const onDrop = (e: DragEvent) => {
@@ -220,14 +304,17 @@ function Canvas() {
     setEdges((es) =>
       addEdge({ ...c, id: `${c.source}-${c.sourceHandle}-${c.target}`, label: c.sourceHandle !== "next" ? c.sourceHandle : undefined }, es),
     );
-  const clearMarks = (extra: (d: Data) => Partial<Data>) =>
-    setNodes((ns) => ns.map((n) => ({ ...n, data: { ...n.data, error: undefined, counts: undefined, ...extra(n.data) } })));
+  const clearMarks = () => setNodes((ns) => ns.map((n) => ({ ...n, data: { ...n.data, error: undefined, errorField: undefined } })));
   const showError = (e: unknown) => {
     const [ns, es] = plain();
     const where = e instanceof ApiError ? e.where : null;
     const msg = e instanceof Error ? e.message : String(e);
     const target = nodeOfError(where, ns, es);
-    setNodes((nds) => nds.map((n) => ({ ...n, data: { ...n.data, error: n.id === target ? msg : undefined } })));
+    const field = fieldOfError(where);
+    setNodes((nds) =>
+      nds.map((n) => ({ ...n, data: { ...n.data, error: n.id === target ? msg : undefined, errorField: n.id === target ? field : undefined } })),
+    );
+    if (target) setSelected(target);
     setStatus({ type: "error", text: where ? `${msg} (${where})` : msg });
   };
   const run = async (label: string, fn: () => Promise<void>) => {
@@ -241,7 +328,7 @@ function Canvas() {
   const validate = () =>
     run(t("校验"), async () => {
       await post("/api/v1/journeys/validate", { journey: doc });
-      clearMarks(() => ({}));
+      clearMarks();
       setStatus({ type: "success", text: t("校验通过") });
     });
   const dryRun = () =>
@@ -250,60 +337,139 @@ function Canvas() {
         "/api/v1/journeys/dry-run",
         { journey: doc },
       );
-      setNodes((ns) => ns.map((n) => ({ ...n, data: { ...n.data, error: undefined, counts: f.nodes[n.id] ?? {} } })));
+      setNodes((ns) => ns.map((n) => ({ ...n, data: { ...n.data, error: undefined, errorField: undefined, counts: f.nodes[n.id] ?? {} } })));
       setSummary({ candidates: f.candidates, entered: f.entered, control: f.control, sent: f.sent, suppressed: f.suppressed, cost_cents: f.estimated_cost_cents });
       setStatus({ type: "success", text: `${t("试运行")}: entered ${f.entered}` });
     });
-  const submit = () =>
-    run(t("提交审批"), async () => {
-      await post("/api/v1/journeys", { journey: doc });
-      const r = await post<{ status?: string }>(`/api/v1/journeys/${encodeURIComponent(jid)}/submit`);
-      setStatus({ type: "success", text: `${t("提交审批")}: ${r?.status ?? "ok"}` });
+  const save = () =>
+    run(t("保存"), async () => {
+      const r = await post<Info>("/api/v1/journeys", { journey: doc });
+      clearMarks();
+      setStatus({ type: "success", text: `${t("已保存")}: ${r.journey_id} v${r.version} (${t(statusLabel(r.status))})` });
+      if (openId !== r.journey_id || openVersion) {
+        shown.current = `${r.journey_id}@`;
+        nav(`/journeys/${encodeURIComponent(r.journey_id)}`, { replace: true });
+      }
+      await refresh(r.journey_id);
     });
-  const approve = () =>
-    run(t("审批通过"), async () => {
-      const r = await post<{ status?: string }>(`/api/v1/journeys/${encodeURIComponent(jid)}/approve`);
-      setStatus({ type: "success", text: `${t("审批通过")}: ${r?.status ?? "ok"}` });
+  const move = (action: string, label: string) =>
+    run(t(label), async () => {
+      if (action === "submit") await post("/api/v1/journeys", { journey: doc }); // the canvas as shown
+      const r = await post<Info | { journey: Info }>(`/api/v1/journeys/${encodeURIComponent(jid)}/${action}`);
+      const got = "journey" in r ? r.journey : r;
+      setStatus({ type: "success", text: `${t(label)}: v${got.version} ${t(statusLabel(got.status))}` });
+      await refresh(jid);
     });
-  const stats = () =>
-    run(t("节点统计"), async () => {
+  const statsOf = useCallback(
+    async (quiet: boolean) => {
       const s = await get<Record<string, { nodes: Record<string, Record<string, number>> }>>(`/api/v1/journeys/${encodeURIComponent(jid)}/stats`);
-      const versions = Object.keys(s).sort((a, b) => Number(a) - Number(b));
-      const latest = versions.length ? s[versions[versions.length - 1]].nodes : {};
-      setNodes((ns) => ns.map((n) => ({ ...n, data: { ...n.data, counts: latest[n.id] ?? {} } })));
-      setStatus({ type: "success", text: versions.length ? `${t("节点统计")}: v${versions[versions.length - 1]}` : t("暂无数据") });
-    });
+      const shown = info?.running_version ?? info?.version;
+      const versionKeys = Object.keys(s).sort((a, b) => Number(a) - Number(b));
+      const key = shown && s[String(shown)] ? String(shown) : versionKeys[versionKeys.length - 1];
+      const per = key ? s[key].nodes : {};
+      setNodes((ns) => ns.map((n) => ({ ...n, data: { ...n.data, counts: per[n.id] ?? {} } })));
+      if (!quiet) setStatus({ type: "success", text: key ? `${t("节点统计")}: v${key}` : t("暂无数据") });
+    },
+    [jid, info, setNodes, t],
+  );
+  const running = info?.running_version != null && (info.status === "running" || versions.some((v) => v.status === "running"));
+  useEffect(() => {
+    if (!running || !live) return;
+    void statsOf(true).catch(() => undefined);
+    const timer = window.setInterval(() => void statsOf(true).catch(() => undefined), 5000);
+    return () => window.clearInterval(timer);
+  }, [running, live, statsOf]);
+
   const current = nodes.find((n) => n.id === selected) ?? null;
-  const setConfig = (config: Record<string, unknown>) =>
-    setNodes((ns) => ns.map((n) => (n.id === selected ? { ...n, data: { ...n.data, config } } : n)));
+  const setConfig = (next: { config: Record<string, unknown>; on_blocked?: Record<string, unknown> }) =>
+    setNodes((ns) =>
+      ns.map((n) =>
+        n.id === selected ? { ...n, data: { ...n.data, config: next.config, on_blocked: next.on_blocked, error: undefined, errorField: undefined } } : n,
+      ),
+    );
   const rename = (id: string) => {
     if (!selected || nodes.some((n) => n.id === id)) return;
     setNodes((ns) => ns.map((n) => (n.id === selected ? { ...n, id } : n)));
     setEdges((es) => es.map((e) => ({ ...e, source: e.source === selected ? id : e.source, target: e.target === selected ? id : e.target })));
     setSelected(id);
   };
+  const editable = !info || info.status === "draft";
+  // Buttons follow the lifecycle (docs/strategy.md) and the signed-in user's permissions;
+  // the API still decides (maker-checker), these only hide what cannot work.
+  const may = (perm: string) => me === null || me.permissions.includes(perm);
+  const st = info?.status ?? "new";
+  const runningNow = versions.some((v) => v.status === "running");
+  const allowed: Record<string, boolean> = {
+    save: may("journey:submit"),
+    submit: may("journey:submit") && (st === "new" || st === "draft"),
+    approve: may("journey:approve") && st === "submitted",
+    reject: may("journey:approve") && st === "submitted",
+    launch: may("journey:submit") && (st === "approved" || st === "paused" || versions.some((v) => v.status === "paused")),
+    pause: may("journey:submit") && runningNow,
+    stats: info !== null,
+  };
   return (
     <div style={{ display: "flex", flexDirection: "column", gap: 8 }}>
       <Card size="small">
         <Space wrap>
-          <Input addonBefore={t("旅程编号")} value={jid} onChange={(e) => setJid(e.target.value)} style={{ width: 260 }} />
-          <Input addonBefore={t("旅程名称")} value={name} onChange={(e) => setName(e.target.value)} style={{ width: 260 }} />
-          <Button onClick={validate} data-testid="validate">
-            {t("校验")}
-          </Button>
-          <Button type="primary" onClick={dryRun} data-testid="dry-run">
-            {t("试运行")}
-          </Button>
-          <Button onClick={submit} data-testid="submit">
-            {t("提交审批")}
-          </Button>
-          <Button onClick={approve} data-testid="approve">
-            {t("审批通过")}
-          </Button>
-          <Button onClick={stats} data-testid="stats">
-            {t("节点统计")}
-          </Button>
+          <Button onClick={() => nav("/journeys")}>{t("旅程列表")}</Button>
+          <Input addonBefore={t("旅程编号")} value={jid} disabled={!!info} onChange={(e) => setJid(e.target.value)} style={{ width: 280 }} data-testid="journey-id" />
+          <Input addonBefore={t("旅程名称")} value={name} onChange={(e) => setName(e.target.value)} style={{ width: 260 }} data-testid="journey-name" />
+          {info && (
+            <>
+              <Tag color={STATUS_COLOR[info.status] ?? "default"} data-testid="journey-state">
+                v{info.version} · {t(statusLabel(info.status))}
+                {info.running_version ? ` · ${t("运行版本")} v${info.running_version}` : ""}
+              </Tag>
+              <Select
+                size="small"
+                style={{ width: 170 }}
+                value={openVersion ? Number(openVersion) : undefined}
+                placeholder={t("打开其他版本")}
+                data-testid="journey-versions"
+                onChange={(v) => nav(`/journeys/${encodeURIComponent(jid)}?version=${v}`)}
+                options={versions.map((v) => ({ value: v.version, label: `v${v.version} · ${t(statusLabel(v.status))}` }))}
+              />
+            </>
+          )}
         </Space>
+        <div style={{ marginTop: 8 }}>
+          <Space wrap>
+            <Button onClick={save} data-testid="save" disabled={!allowed.save}>
+              {editable ? t("保存草稿") : t("另存为新版本")}
+            </Button>
+            <Button onClick={validate} data-testid="validate" disabled={!may("journey:submit")}>
+              {t("校验")}
+            </Button>
+            <Button type="primary" onClick={dryRun} data-testid="dry-run" disabled={!may("journey:submit")}>
+              {t("试运行")}
+            </Button>
+            <Button onClick={() => move("submit", "提交审批")} data-testid="submit" disabled={!allowed.submit}>
+              {t("提交审批")}
+            </Button>
+            <Button onClick={() => move("approve", "审批通过")} data-testid="approve" disabled={!allowed.approve}>
+              {t("审批通过")}
+            </Button>
+            <Button onClick={() => move("reject", "驳回")} data-testid="reject" disabled={!allowed.reject}>
+              {t("驳回")}
+            </Button>
+            <Button onClick={() => move("launch", "启动")} data-testid="launch" disabled={!allowed.launch}>
+              {t("启动")}
+            </Button>
+            <Button onClick={() => move("pause", "暂停")} data-testid="pause" disabled={!allowed.pause}>
+              {t("暂停")}
+            </Button>
+            <Button onClick={() => run(t("节点统计"), () => statsOf(false))} data-testid="stats" disabled={!allowed.stats}>
+              {t("节点统计")}
+            </Button>
+            {running && (
+              <Space size={4}>
+                <Switch size="small" checked={live} onChange={setLive} data-testid="live-stats" />
+                <Typography.Text type="secondary">{t("实时统计 (5 秒刷新)")}</Typography.Text>
+              </Space>
+            )}
+          </Space>
+        </div>
         {status && <Alert style={{ marginTop: 8 }} type={status.type} message={status.text} data-testid="journey-status" />}
         {summary && (
           <Space style={{ marginTop: 8 }} wrap data-testid="dry-run-summary">
@@ -332,13 +498,14 @@ function Canvas() {
             <Controls />
           </ReactFlow>
         </div>
-        <SidePanel node={current} onChange={setConfig} onRename={rename} />
+        <SidePanel key={current?.id ?? ""} node={current} options={options} onChange={setConfig} onRename={rename} />
       </div>
-      <Typography.Paragraph type="secondary">
+      <details>
+        <summary style={{ color: "#888", cursor: "pointer" }}>{t("旅程文档 (JSON，只读)")}</summary>
         <pre style={{ fontSize: 11, maxHeight: 160, overflow: "auto" }} data-testid="journey-json">
           {JSON.stringify(doc)}
         </pre>
-      </Typography.Paragraph>
+      </details>
     </div>
   );
 }

@@ -1,8 +1,9 @@
 // Reach (触达中心): the configured channels with their rate limits and recent sends, the
-// live template preview for a chosen customer, and the contact history.
+// template catalogue with an editor whose preview is live for a chosen customer, and the
+// contact history.
 import { useEffect, useRef, useState } from "react";
-import { Alert, Button, Card, Descriptions, Form, Input, InputNumber, Space, Table, Tabs, Tag } from "antd";
-import { get } from "../api";
+import { Alert, Button, Card, Descriptions, Form, Input, InputNumber, Select, Space, Table, Tabs, Tag } from "antd";
+import { get, post } from "../api";
 import { ErrorNote } from "../components/Missing";
 import { useI18n } from "../i18n";
 
@@ -69,52 +70,152 @@ function Channels() {
   );
 }
 
-function TemplatePreview() {
+interface TemplateRow {
+  template_id: string;
+  version: number;
+  channel: string;
+  locale: string;
+  subject: string | null;
+  body: string;
+  created_by: string;
+  created_at: string;
+}
+
+interface Draft {
+  template_id?: string;
+  channel?: string;
+  locale?: string;
+  subject?: string;
+  body?: string;
+}
+
+const TEMPLATE_CHANNELS = ["sms", "push", "wechat", "email", "inbox", "call", "rm"];
+
+/** The body sent to the API: empty optional fields left out (the API forbids unknown keys). */
+export function draftBody(v: Draft): Record<string, unknown> {
+  const out: Record<string, unknown> = { template_id: v.template_id, channel: v.channel, locale: v.locale ?? "zh", body: v.body };
+  if (v.subject) out.subject = v.subject;
+  return out;
+}
+
+/** Templates: the catalogue, and an editor whose preview follows every keystroke for a
+ *  chosen customer (rendered by the API as the draft stands, nothing saved until Save). */
+function Templates() {
   const { t } = useI18n();
+  const [form] = Form.useForm<Draft>();
+  const [rows, setRows] = useState<TemplateRow[] | null>(null);
+  const [customer, setCustomer] = useState<number | null>(null);
   const [out, setOut] = useState<Row | null>(null);
   const [error, setError] = useState<unknown>(null);
+  const [saved, setSaved] = useState<string | null>(null);
   const timer = useRef<number | undefined>(undefined);
-  const run = async (v: { template_id?: string; customer_id?: number | null }) => {
-    if (!v.template_id || v.customer_id === undefined || v.customer_id === null) return;
-    setError(null);
+  const refresh = () => get<TemplateRow[]>("/api/v1/reach/templates").then(setRows, setError);
+  useEffect(() => {
+    void refresh();
+  }, []);
+  const preview = async (cid: number | null) => {
+    const v = form.getFieldsValue(true) as Draft;
+    if (cid === null || !v.template_id || !v.body || !v.channel) return;
     try {
-      setOut(await get<Row>(`/api/v1/reach/templates/${encodeURIComponent(v.template_id)}/preview?customer_id=${v.customer_id}`));
+      setOut(await post<Row>("/api/v1/reach/templates/preview", { definition: draftBody(v), customer_id: cid }));
+      setError(null);
     } catch (e) {
       setOut(null);
       setError(e);
     }
   };
-  // Live: the preview follows the fields as they are typed (after a short pause).
-  const onChange = (_: unknown, all: { template_id?: string; customer_id?: number | null }) => {
+  const later = (cid: number | null) => {
     window.clearTimeout(timer.current);
-    timer.current = window.setTimeout(() => void run(all), 400);
+    timer.current = window.setTimeout(() => void preview(cid), 400);
+  };
+  const open = async (id: string) => {
+    const d = await get<Draft>(`/api/v1/reach/templates/${encodeURIComponent(id)}`);
+    form.resetFields();
+    form.setFieldsValue({ ...d, subject: d.subject ?? undefined });
+    setSaved(null);
+    later(customer);
+  };
+  const save = async () => {
+    const v = await form.validateFields();
+    try {
+      const r = await post<{ template_id: string; version: number }>("/api/v1/reach/templates", draftBody(v));
+      setSaved(`${r.template_id} v${r.version}`);
+      setError(null);
+      void refresh();
+    } catch (e) {
+      setError(e);
+    }
   };
   return (
-    <>
-      <Form layout="inline" onFinish={run} onValuesChange={onChange}>
-        <Form.Item name="template_id" label={t("模板编号")} rules={[{ required: true }]}>
-          <Input style={{ width: 160 }} data-testid="preview-template" />
-        </Form.Item>
-        <Form.Item name="customer_id" label={t("客户号")} rules={[{ required: true }]}>
-          <InputNumber style={{ width: 140 }} min={0} data-testid="preview-customer" />
-        </Form.Item>
-        <Button type="primary" htmlType="submit">
-          {t("预览")}
-        </Button>
-      </Form>
-      <div style={{ marginTop: 12 }}>
-        <ErrorNote error={error} />
-        {out && (
-          <Descriptions bordered size="small" column={1} data-testid="preview-result">
-            {Object.entries(out).map(([k, v]) => (
-              <Descriptions.Item key={k} label={k}>
-                <span style={{ whiteSpace: "pre-wrap" }}>{typeof v === "object" ? JSON.stringify(v) : String(v)}</span>
-              </Descriptions.Item>
-            ))}
-          </Descriptions>
-        )}
-      </div>
-    </>
+    <div style={{ display: "flex", gap: 16, alignItems: "flex-start" }}>
+      <Table<TemplateRow>
+        style={{ width: 420 }}
+        size="small"
+        rowKey="template_id"
+        loading={rows === null && !error}
+        dataSource={rows ?? []}
+        pagination={{ pageSize: 12 }}
+        data-testid="template-table"
+        locale={{ emptyText: t("暂无数据") }}
+        onRow={(r) => ({ onClick: () => void open(r.template_id), style: { cursor: "pointer" } })}
+        columns={[
+          { title: t("模板编号"), dataIndex: "template_id", render: (v: string) => <a data-testid={`template-${v}`}>{v}</a> },
+          { title: t("渠道"), dataIndex: "channel" },
+          { title: t("版本"), dataIndex: "version", render: (v: number) => `v${v}` },
+          { title: t("正文"), dataIndex: "body", ellipsis: true },
+        ]}
+      />
+      <Card size="small" style={{ flex: 1 }} title={t("编辑模板")} extra={<Button onClick={() => { form.resetFields(); setOut(null); setSaved(null); }} data-testid="template-new">{t("新建模板")}</Button>}>
+        <Form form={form} layout="vertical" initialValues={{ channel: "sms", locale: "zh" }} onValuesChange={() => later(customer)}>
+          <Space wrap>
+            <Form.Item name="template_id" label={t("模板编号")} rules={[{ required: true, pattern: /^[a-z0-9][a-z0-9_-]{0,63}$/ }]}>
+              <Input style={{ width: 180 }} data-testid="template-id" />
+            </Form.Item>
+            <Form.Item name="channel" label={t("渠道")} rules={[{ required: true }]}>
+              <Select style={{ width: 120 }} options={TEMPLATE_CHANNELS.map((c) => ({ value: c, label: c }))} data-testid="template-channel" />
+            </Form.Item>
+            <Form.Item name="locale" label={t("语言")}>
+              <Select style={{ width: 90 }} options={[{ value: "zh", label: "中文" }, { value: "en", label: "English" }]} />
+            </Form.Item>
+          </Space>
+          <Form.Item name="subject" label={t("标题 (邮件必填)")}>
+            <Input data-testid="template-subject" />
+          </Form.Item>
+          <Form.Item name="body" label={t("正文 (可用 {{ customer.city }} 等变量)")} rules={[{ required: true }]}>
+            <Input.TextArea rows={4} data-testid="template-body" />
+          </Form.Item>
+        </Form>
+        <Space wrap>
+          <span>{t("预览客户")}</span>
+          <InputNumber
+            min={0}
+            style={{ width: 140 }}
+            value={customer}
+            data-testid="preview-customer"
+            onChange={(v) => {
+              setCustomer(v);
+              later(v);
+            }}
+          />
+          <Button type="primary" onClick={save} data-testid="template-save">
+            {t("保存")}
+          </Button>
+          {saved && <Tag color="green" data-testid="template-saved">{`${t("已保存")}: ${saved}`}</Tag>}
+        </Space>
+        <div style={{ marginTop: 12 }}>
+          <ErrorNote error={error} />
+          {out && (
+            <Descriptions bordered size="small" column={1} data-testid="preview-result">
+              {Object.entries(out).map(([k, v]) => (
+                <Descriptions.Item key={k} label={k}>
+                  <span style={{ whiteSpace: "pre-wrap" }}>{typeof v === "object" ? JSON.stringify(v) : String(v)}</span>
+                </Descriptions.Item>
+              ))}
+            </Descriptions>
+          )}
+        </div>
+      </Card>
+    </div>
   );
 }
 
@@ -171,7 +272,7 @@ export default function Reach() {
         items={[
           { key: "channels", label: t("渠道配置"), children: <Channels /> },
           { key: "contacts", label: t("接触历史"), children: <Contacts /> },
-          { key: "preview", label: t("模板预览"), children: <TemplatePreview /> },
+          { key: "templates", label: t("消息模板"), children: <Templates /> },
         ]}
       />
     </Card>

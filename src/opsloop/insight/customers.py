@@ -178,3 +178,17 @@ def export_customers(
             },
         )
     return to_csv(COLUMNS, ([r[c] for c in COLUMNS] for r in rows))
+
+
+def masked_by_id(
+    *, wh: Warehouse, principal: Principal, ids: list[int], dataset: str | None = None
+) -> dict[int, dict[str, Any]]:
+    """Org, RM and the *masked* name and phone of these customers that are in scope — one
+    scoped query for a whole list (never the clear PII of ``customer_pii``)."""
+    if not ids:
+        return {}
+    t = _scoped(wh, principal, dataset)
+    t = t.filter(t.customer_id.isin(ids)).select(
+        "customer_id", "org_id", "rm_id", name=t.name_masked, phone=t.phone_masked
+    )
+    return {r.pop("customer_id"): r for r in wh.execute(t).to_pylist()}

@@ -123,9 +123,13 @@ def preview(
     customer_id: int,
     cipher: PiiCipher | None,
     ip: str | None = None,
+    definition: TemplateDef | None = None,
 ) -> dict[str, Any]:
-    """Render with a real customer in scope; PII masked unless the caller has pii:view."""
-    t = get_template(store, template_id=template_id)
+    """Render with a real customer in scope; PII masked unless the caller has pii:view.
+
+    With ``definition``, an unsaved draft is rendered instead (the editor's live preview).
+    """
+    t = definition or get_template(store, template_id=template_id)
     reveal = principal.can("pii:view") and cipher is not None
     row = insight_customers.get_customer(
         wh=wh,

@@ -1,6 +1,7 @@
 """Read-only data the web console's pages need and no other route gives in one call.
 
-Thin routes over the centers' own functions, each in the caller's data scope (辖内) with
+Thin routes over the centers' own functions (the queries live in ``insight`` and
+``reach``), each in the caller's data scope (辖内) with
 PII masked: the lifecycle / AUM-tier flow between two months (the Sankey), the churn
 and high-potential lists read from the scores `opsloop model train` writes, and the
 Reach channels as configured (never their secrets) with their recent send counts.
@@ -8,25 +9,24 @@ Reach channels as configured (never their secrets) with their recent send counts
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from opsloop.access.clock import utcnow
 from opsloop.access.principal import Principal
-from opsloop.access.scope import require_bank_wide, scoped_customers
+from opsloop.access.scope import require_bank_wide
 from opsloop.api.deps import StoreDep, WarehouseDep, require
 from opsloop.errors import InvalidInputError
 from opsloop.insight import lifecycle
+from opsloop.insight.customers import masked_by_id
 from opsloop.insight.models import high_potential
 from opsloop.insight.segments.service import data_as_of
-from opsloop.reach.config import ReachConfig, SmtpConfig, WebhookConfig
-from opsloop.reach.models import ContactRow, OutboxRow
-from opsloop.warehouse import Warehouse
+from opsloop.reach import overview
+from opsloop.reach.config import ReachConfig
 
 router = APIRouter(prefix="/console", tags=["console"])
 Analyst = Annotated[Principal, require("analysis:read")]
@@ -37,7 +37,6 @@ Month = Annotated[
     dt.date | None,
     Query(ge=dt.date(1900, 1, 1), le=dt.date(2999, 12, 31), description="any day of the month"),
 ]
-MASKED = ("name", "phone")
 
 
 class FlowLink(BaseModel):
@@ -101,7 +100,8 @@ def scored_customers(
 ) -> list[ScoredCustomer]:
     """The caller's top-``k`` customers by ``model``'s score (流失预警 / 高潜客户), PII masked."""
     rows = high_potential(wh=wh, principal=principal, model=model, k=k, dataset=dataset)
-    people = _masked_by_id(wh, principal, [r["customer_id"] for r in rows], dataset)
+    ids = [r["customer_id"] for r in rows]
+    people = masked_by_id(wh=wh, principal=principal, ids=ids, dataset=dataset)
     return [
         ScoredCustomer(
             customer_id=r["customer_id"],
@@ -114,20 +114,6 @@ def scored_customers(
         for r in rows
         if r["customer_id"] in people  # scored, then left the scope: not shown
     ]
-
-
-def _masked_by_id(
-    wh: Warehouse, principal: Principal, ids: list[int], dataset: str | None
-) -> dict[int, dict[str, Any]]:
-    """Org, RM and the *masked* name and phone of the given customers in scope — one
-    scoped query for the whole list (never the clear PII of ``customer_pii``)."""
-    if not ids:
-        return {}
-    t = scoped_customers(wh.table("customers", dataset=dataset), principal)
-    t = t.filter(t.customer_id.isin(ids)).select(
-        "customer_id", "org_id", "rm_id", **{f: t[f"{f}_masked"] for f in MASKED}
-    )
-    return {r.pop("customer_id"): r for r in wh.execute(t).to_pylist()}
 
 
 class ChannelInfo(BaseModel):
@@ -147,34 +133,6 @@ class Channels(BaseModel):
     channels: list[ChannelInfo]
 
 
-def _target(c: object) -> str | None:
-    if isinstance(c, WebhookConfig):
-        return c.url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
-    if isinstance(c, SmtpConfig):
-        return f"{c.host}:{c.port}"
-    return None
-
-
-def _counts(s: Session, hours: int) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
-    """Outbox messages by (channel, status) and recent contacts by (channel, kind)."""
-    since = utcnow() - dt.timedelta(hours=hours)
-    outbox: dict[str, dict[str, int]] = {}
-    for ch, st, n in s.execute(
-        select(OutboxRow.channel, OutboxRow.status, func.count()).group_by(
-            OutboxRow.channel, OutboxRow.status
-        )
-    ):
-        outbox.setdefault(ch, {})[st] = int(n)
-    contacts: dict[str, dict[str, int]] = {}
-    for ch, kind, n in s.execute(
-        select(ContactRow.channel, ContactRow.kind, func.count())
-        .where(ContactRow.at >= since)
-        .group_by(ContactRow.channel, ContactRow.kind)
-    ):
-        contacts.setdefault(ch, {})[kind] = int(n)
-    return outbox, contacts
-
-
 @router.get("/channels")
 def channels(
     request: Request,
@@ -188,22 +146,10 @@ def channels(
     """
     require_bank_wide(principal, what="channel send counts")
     config: ReachConfig | None = request.app.state.reach_config
-    with store.session() as s:
-        outbox, contacts = _counts(s, hours)
-    names = sorted(set(config.channels if config else ()) | set(outbox) | set(contacts))
-    out: list[ChannelInfo] = []
-    for name in names:
-        c = config.channels.get(name) if config else None
-        out.append(
-            ChannelInfo(
-                name=name,
-                kind=c.kind if c is not None else "unconfigured",
-                target=_target(c),
-                rate_per_s=getattr(c, "rate_per_s", None),
-                burst=getattr(c, "burst", None),
-                cost=getattr(c, "cost", None),
-                outbox=outbox.get(name, {}),
-                contacts=contacts.get(name, {}),
-            )
-        )
-    return Channels(configured=config is not None, window_hours=hours, channels=out)
+    since = utcnow() - dt.timedelta(hours=hours)
+    rows = overview.channel_activity(store, config, since=since)
+    return Channels(
+        configured=config is not None,
+        window_hours=hours,
+        channels=[ChannelInfo(**dataclasses.asdict(r)) for r in rows],
+    )

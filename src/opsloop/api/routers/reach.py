@@ -9,6 +9,7 @@ gateways, which sign the body with the channel's HMAC secret (checked here).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import time
 from collections.abc import AsyncIterator
@@ -24,7 +25,7 @@ from opsloop.access.clock import utcnow
 from opsloop.access.crypto import PiiCipher
 from opsloop.access.principal import Principal
 from opsloop.api.deps import ClientIp, StoreDep, WarehouseDep, get_warehouse, require
-from opsloop.reach import outbox, service, signing
+from opsloop.reach import outbox, overview, service, signing, templates
 from opsloop.reach.config import ReachConfig, WebhookConfig
 from opsloop.reach.service import Receipt, SlotContentIn
 from opsloop.reach.slots import Refresher, SlotIndex
@@ -55,6 +56,7 @@ ContactReader = Annotated[Principal, require("contact:read")]
 _NAME = r"^[A-Za-z0-9_:.-]+$"
 CustomerId = Annotated[int, Path(ge=0, le=2**62)]
 Campaign = Annotated[str, Field(min_length=1, max_length=128, pattern=_NAME)]
+TemplateId = Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
 
 
 async def _append_events(request: Request, items: list[tuple[str, bytes]]) -> None:
@@ -71,6 +73,55 @@ def save_template(body: TemplateDef, store: StoreDep, principal: Manager) -> dic
     return service.save_template(store, principal=principal, definition=body, now=utcnow())
 
 
+@router.get("/reach/templates")
+def list_templates(
+    store: StoreDep,
+    principal: Manager,
+    channel: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z]+$")] = None,
+) -> list[dict[str, Any]]:
+    """The latest version of every template (optionally of one channel), by id."""
+    rows = overview.list_templates(store, channel=channel)
+    return [dataclasses.asdict(r) for r in rows]
+
+
+@router.get("/reach/templates/{template_id}")
+def get_template(store: StoreDep, principal: Manager, template_id: TemplateId) -> dict[str, Any]:
+    """The latest version of one template, to edit (a save makes the next version)."""
+    return service.get_template(store, template_id=template_id).model_dump()
+
+
+class DraftPreview(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    definition: TemplateDef
+    customer_id: int = Field(ge=0, le=2**62)
+
+
+@router.post("/reach/templates/preview")
+def preview_draft(
+    request: Request,
+    body: DraftPreview,
+    store: StoreDep,
+    wh: WarehouseDep,
+    principal: Manager,
+    ip: ClientIp,
+) -> dict[str, Any]:
+    """Render an unsaved template for a real customer (the editor's live preview); the
+    save-time checks run first, so the preview fails where the save would."""
+    templates.validate(body.definition)
+    cipher = PiiCipher.from_secret(request.app.state.settings.resolved_secret_key())
+    return service.preview(
+        store,
+        wh,
+        principal=principal,
+        template_id=body.definition.template_id,
+        customer_id=body.customer_id,
+        cipher=cipher,
+        ip=ip,
+        definition=body.definition,
+    )
+
+
 @router.get("/reach/templates/{template_id}/preview")
 def preview_template(
     request: Request,
@@ -78,7 +129,7 @@ def preview_template(
     wh: WarehouseDep,
     principal: Manager,
     ip: ClientIp,
-    template_id: Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")],
+    template_id: TemplateId,
     customer_id: Annotated[int, Query(ge=0, le=2**62)],
 ) -> dict[str, Any]:
     cipher = PiiCipher.from_secret(request.app.state.settings.resolved_secret_key())

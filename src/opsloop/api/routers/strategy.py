@@ -16,12 +16,12 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, FastAPI, Path, Request
+from fastapi import APIRouter, FastAPI, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from opsloop.access.principal import LOCAL_OPERATOR, Principal
 from opsloop.api.deps import SettingsDep, StoreDep, WarehouseDep, require
-from opsloop.strategy import service
+from opsloop.strategy import catalog, service
 from opsloop.strategy.journey import validate_journey
 
 RUNNER_ENV = "OPSLOOP_JOURNEY_RUNNER"
@@ -123,11 +123,46 @@ def save(body: JourneyBody, request: Request, store: StoreDep, principal: Maker)
     return dataclasses.asdict(info)
 
 
-@router.get("/journeys/{journey_id}")
-def get(journey_id: JourneyId, store: StoreDep, principal: Maker) -> dict[str, Any]:
-    """The latest version of a journey and its state."""
+@router.get("/journeys")
+def list_journeys(
+    store: StoreDep,
+    principal: Reader,
+    status: catalog.Status | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> dict[str, Any]:
+    """Journeys (newest first): latest version, its status, owner, last change; a page.
+
+    Readers of journey statistics may list them: an approver (checker) has to find what
+    waits for approval, and a journey document holds no customer data.
+    """
     with store.session() as s:
-        return dataclasses.asdict(service.get_journey(session=s, journey_id=journey_id))
+        page = catalog.list_journeys(session=s, status=status, limit=limit, offset=offset)
+    return {"total": page.total, "limit": limit, "offset": offset} | {
+        "items": [dataclasses.asdict(i) for i in page.items]
+    }
+
+
+@router.get("/journeys/{journey_id}/versions")
+def versions(journey_id: JourneyId, store: StoreDep, principal: Reader) -> list[dict[str, Any]]:
+    """Every version of the journey (newest first) with its status and maker-checker trail."""
+    with store.session() as s:
+        rows = catalog.list_versions(session=s, journey_id=journey_id)
+    return [dataclasses.asdict(v) for v in rows]
+
+
+@router.get("/journeys/{journey_id}")
+def get(
+    journey_id: JourneyId,
+    store: StoreDep,
+    principal: Reader,
+    version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+) -> dict[str, Any]:
+    """A version of a journey (the latest by default) and its state — the checker reads
+    what they approve, so reading needs only ``analysis:read``, like the statistics."""
+    with store.session() as s:
+        info = service.get_journey(session=s, journey_id=journey_id, version=version)
+        return dataclasses.asdict(info)
 
 
 def _move(store: Any, principal: Principal, journey_id: str, action: str) -> dict[str, Any]:
