@@ -216,6 +216,7 @@ class Grabber:
     counters: RedisCounters
     seed: Callable[[list[str]], None]
     writer: GroupCommit | None = None
+    released: Callable[[str], None] | None = None  # told the activity of an undone grab
 
     def _writer(self) -> GroupCommit:
         if self.writer is None:
@@ -225,6 +226,8 @@ class Grabber:
     def _undo(self, item: Pending) -> None:
         self.counters.release(item.charges)
         self.counters.forget_key(item.idem_key)
+        if self.released is not None:  # stock came back: no "sold out" in this process
+            self.released(item.unit["activity_id"])
 
     async def grab(
         self,

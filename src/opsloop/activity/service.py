@@ -58,6 +58,7 @@ from opsloop.activity.risk import (
     Windows,
     evaluate,
 )
+from opsloop.activity.soldout import SoldOut
 from opsloop.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from opsloop.store import Store
 from opsloop.warehouse import Warehouse
@@ -82,6 +83,7 @@ class Runtime:
     seed: str = field(default_factory=lambda: uuid.uuid4().hex)
     audience: Audience | None = None  # segment/KYC eligibility (needs the warehouse)
     grabber: Grabber | None = None  # the Redis coupon grab (lean path)
+    sold_out: SoldOut = field(default_factory=SoldOut)  # refusals without I/O (lean path)
     cache_seconds: float = 1.0
     _cache: dict[str, tuple[float, ActivityRow, ActivityDefinition, dict[str, BenefitDef]]] = field(
         default_factory=dict
@@ -103,13 +105,15 @@ class Runtime:
                     for scope in scopes:
                         counters.seed(s, scope)
 
+            sold_out = SoldOut()
             return cls(
                 store,
                 counters,
                 RedisWindows(redis_url),
                 ListCache(store),
                 audience=audience,
-                grabber=Grabber(store, counters, seed),
+                grabber=Grabber(store, counters, seed, released=sold_out.clear),
+                sold_out=sold_out,
                 **kw,
             )
         return cls(
@@ -407,17 +411,19 @@ async def participate_async(*, rt: Runtime, activity_id: str, req: Request) -> O
     """:func:`participate` for an event loop (the lean ASGI path).
 
     A coupon drop on the Redis path runs here without a thread: the activity from the
-    process cache, the risk windows (one Redis pipeline) and lists (cached), then the
-    grab (one Lua call) and its group commit. Anything that reads the SQL store (a
-    stale cache, a refused attempt's decision row, other templates, the SQL-only path)
-    runs in a worker thread.
+    process cache, the risk windows (one Lua call) and lists (cached), then the grab
+    (one Lua call) and its group commit. Anything that reads the SQL store (a stale
+    cache, a refused attempt's decision row, other templates, the SQL-only path) runs
+    in a worker thread. Once a coupon drop's shared stock or budget refused, this
+    process answers ``exhausted`` for a moment without risk windows or counters
+    (:mod:`opsloop.activity.soldout`): nothing can be issued, so nothing is risked.
     """
     loaded = rt.peek(activity_id)
     if loaded is None:
         loaded = await asyncio.to_thread(rt.load, activity_id)
     row, defn, benefits = loaded
     t = defn.template
-    if rt.grabber is None or not isinstance(t, CouponDrop):
+    if not isinstance(t, CouponDrop):
         return await asyncio.to_thread(participate, rt=rt, activity_id=activity_id, req=req)
     now = rt.clock()
     _check_open(row, defn, now)
@@ -425,6 +431,29 @@ async def participate_async(*, rt: Runtime, activity_id: str, req: Request) -> O
         if rt.audience is not None and rt.audience.stale(activity_id, row.version, e):
             await asyncio.to_thread(rt.audience.refresh, activity_id, row.version, e)
     _check_eligible(rt, row, defn, benefits, req)
+    gone = rt.sold_out.where(activity_id, now)
+    if gone is not None:
+        return Outcome("exhausted", detail=gone)
+    if rt.grabber is None:
+        out = await asyncio.to_thread(participate, rt=rt, activity_id=activity_id, req=req)
+    else:
+        out = await _grab(rt, activity_id, defn, t, benefits, req, now)
+    if out.outcome == "exhausted":
+        rt.sold_out.mark(activity_id, out.detail)
+    return out
+
+
+async def _grab(
+    rt: Runtime,
+    activity_id: str,
+    defn: ActivityDefinition,
+    t: CouponDrop,
+    benefits: dict[str, BenefitDef],
+    req: Request,
+    now: datetime,
+) -> Outcome:
+    """The Redis coupon grab on the event loop: windows, verdict, Lua charge, commit."""
+    assert rt.grabber is not None
     if rt.lists.stale():
         await asyncio.to_thread(rt.lists.reload)
     attempt = _attempt(activity_id, req, now, False, 0)
