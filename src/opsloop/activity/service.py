@@ -41,6 +41,7 @@ from opsloop.activity.definitions import (
 )
 from opsloop.activity.eligibility import Audience
 from opsloop.activity.grab import Grabber
+from opsloop.activity.graph import RedisGraph
 from opsloop.activity.models import (
     ActivityRow,
     BenefitRow,
@@ -84,6 +85,7 @@ class Runtime:
     audience: Audience | None = None  # segment/KYC eligibility (needs the warehouse)
     grabber: Grabber | None = None  # the Redis coupon grab (lean path)
     sold_out: SoldOut = field(default_factory=SoldOut)  # refusals without I/O (lean path)
+    graph: RedisGraph | None = None  # invite-graph facts in Redis (else the SQL query)
     cache_seconds: float = 1.0
     _cache: dict[str, tuple[float, ActivityRow, ActivityDefinition, dict[str, BenefitDef]]] = field(
         default_factory=dict
@@ -114,6 +116,7 @@ class Runtime:
                 audience=audience,
                 grabber=Grabber(store, counters, seed, released=sold_out.clear),
                 sold_out=sold_out,
+                graph=RedisGraph(redis_url, lambda aid: referral_edges(store, aid)),
                 **kw,
             )
         return cls(
@@ -397,10 +400,20 @@ def participate(*, rt: Runtime, activity_id: str, req: Request) -> Outcome:
     _check_open(row, defn, now)
     _check_eligible(rt, row, defn, benefits, req)
     in_cycle, invites, inviter = False, 0, None
-    if isinstance(defn.template, Referral) and req.action == "accept":
+    accept = isinstance(defn.template, Referral) and req.action == "accept"
+    if accept:
         inviter = _inviter(activity_id, req.invite_code or "")
-        in_cycle, invites = _graph(rt, activity_id, inviter, req.customer_id)
-    attempt, verdict = _assess(rt, activity_id, defn, req, now, in_cycle, invites)
+    if accept and rt.graph is not None and isinstance(rt.windows, RedisWindows):
+        assert inviter is not None  # windows and graph facts in one Lua call, no SQL
+        attempt = _attempt(activity_id, req, now, False, 0)
+        counts, in_cycle, invites = rt.graph.facts(rt.windows, attempt, inviter)
+        attempt = _attempt(activity_id, req, now, in_cycle, invites)
+        verdict = evaluate(attempt, defn.risk, counts=counts, lists=rt.lists.lookup(attempt))
+    else:
+        if accept:
+            assert inviter is not None
+            in_cycle, invites = _graph(rt, activity_id, inviter, req.customer_id)
+        attempt, verdict = _assess(rt, activity_id, defn, req, now, in_cycle, invites)
     if _refused(verdict, req):
         risk = _record_decision(rt, attempt, verdict.action, verdict.score, verdict.fired)
         return Outcome(verdict.action, detail="risk control", risk=risk)
@@ -582,6 +595,17 @@ def _graph(rt: Runtime, activity_id: str, inviter: int, invitee: int) -> tuple[b
     with conn:
         ancestors_hit, invites = conn.execute(_RING, args).one()
     return inviter == invitee or int(ancestors_hit) > 0, int(invites)
+
+
+def referral_edges(store: Store, activity_id: str) -> list[tuple[int, int]]:
+    """``(invitee, inviter)`` of every accepted invite: what the Redis graph is seeded from."""
+    with store.session() as s:
+        rows = s.execute(
+            select(ReferralRow.invitee_id, ReferralRow.inviter_id).where(
+                ReferralRow.activity_id == activity_id
+            )
+        ).all()
+    return [(int(b), int(a)) for b, a in rows]
 
 
 def _record_decision(
@@ -836,6 +860,8 @@ def _referral(
                 )
         except IntegrityError:
             return Outcome("already_invited")
+        if rt.graph is not None:
+            rt.graph.add(aid, inviter, cid)
         _record(rt, aid, cid, "accept", "accepted", None, now)
         return Outcome("accepted")
     if req.action == t.qualifying_action:
