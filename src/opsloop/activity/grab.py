@@ -30,8 +30,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from psycopg import sql
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from opsloop.activity.benefits import BenefitDef
 from opsloop.activity.counters import Charge, RedisCounters, charges_for
@@ -177,17 +179,24 @@ class GroupCommit:
             log.warning("grab batch failed; writing row by row", rows=len(items), error=str(exc))
         return [self._one(i) for i in items]
 
-    def _insert(self, items: Sequence[Pending]) -> None:
+    def _insert(self, items: Sequence[Pending], *, copy: bool = True) -> None:
+        parts = [i.participation for i in items if i.participation is not None]
+        tables = [
+            (BenefitUnit, [i.unit for i in items]),
+            (LedgerEntry, [i.entry for i in items]),
+            (Participation, parts),
+        ]
         with self.store.session() as s:
-            s.execute(insert(BenefitUnit), [i.unit for i in items])
-            s.execute(insert(LedgerEntry), [i.entry for i in items])
-            parts = [i.participation for i in items if i.participation is not None]
-            if parts:
-                s.execute(insert(Participation), parts)
+            if copy and s.get_bind().dialect.name == "postgresql":
+                _copy(s, tables)
+                return
+            for model, rows in tables:
+                if rows:
+                    s.execute(insert(model), rows)
 
     def _one(self, item: Pending) -> tuple[str, bool] | BaseException:
         try:
-            self._insert([item])
+            self._insert([item], copy=False)  # an INSERT: a duplicate is an IntegrityError
             return item.unit["unit_id"], False
         except IntegrityError:
             self.undo(item)
@@ -206,6 +215,27 @@ class GroupCommit:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+
+
+def _copy(s: Session, tables: Sequence[tuple[type[Any], list[dict[str, Any]]]]) -> None:
+    """``COPY … FROM STDIN`` the batch's rows in the session's transaction.
+
+    Why: a multi-row INSERT through SQLAlchemy cost 55-80 µs of Python per grab (three
+    rows), holding the GIL the event loop needs, so every batch stalled the requests in
+    flight; psycopg formats COPY rows in C.
+    """
+    raw: Any = s.connection().connection.driver_connection
+    with raw.cursor() as cur:
+        for model, rows in tables:
+            if not rows:
+                continue
+            cols = list(rows[0])
+            stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
+                sql.Identifier(model.__tablename__), sql.SQL(", ").join(map(sql.Identifier, cols))
+            )
+            with cur.copy(stmt) as cp:
+                for row in rows:
+                    cp.write_row([row[c] for c in cols])
 
 
 @dataclass
