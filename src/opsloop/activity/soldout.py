@@ -25,8 +25,23 @@ TTL_SECONDS = 0.1
 
 
 def shared_cap(key: str) -> bool:
-    """Is this counter key a cap every customer shares (not a per-customer limit)?"""
-    return key.startswith(("a/", "b/")) and "/c/" not in key
+    """Is this counter key a cap every customer shares (not a per-customer limit)?
+
+    The shared ones of :func:`opsloop.activity.counters.charges_for`: ``b/<id>/stock``,
+    ``b/<id>/budget``, ``b/<id>/d/<day>`` and ``a/<activity>/budget``.
+    """
+    parts = key.split("/")
+    if len(parts) == 3:
+        return (parts[0], parts[2]) in {("b", "stock"), ("b", "budget"), ("a", "budget")}
+    return _day(key) is not None
+
+
+def _day(key: str) -> str | None:
+    """The day of a daily-stock key ``b/<id>/d/<day>``, else None."""
+    parts = key.split("/")
+    if len(parts) == 4 and parts[0] == "b" and parts[2] == "d":
+        return parts[3]
+    return None
 
 
 class SoldOut:
@@ -51,7 +66,8 @@ class SoldOut:
         if hit is None:
             return None
         until, key = hit
-        if self.clock() >= until or ("/d/" in key and not key.endswith(now.date().isoformat())):
+        day = _day(key)
+        if self.clock() >= until or (day is not None and day != now.date().isoformat()):
             with self._lock:
                 if self._marks.get(activity_id) == hit:
                     del self._marks[activity_id]
