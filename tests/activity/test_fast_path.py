@@ -233,7 +233,7 @@ def test_a_batch_not_stored_gives_its_charge_back(pg_url: str, redis_url: str) -
         stored: list[int] = []
 
         class Broken(GroupCommit):
-            def _insert(self, items: Any) -> None:
+            def _insert(self, items: Any, *, copy: bool = True) -> None:
                 stored.append(len(items))
                 raise RuntimeError("disk full")
 
