@@ -88,11 +88,15 @@ def test_sold_out_answers_without_redis_and_clears_when_stock_comes_back(
         return asyncio.run(service.participate_async(rt=rt, activity_id=aid, req=req))
 
     first = go(1)
-    assert first.outcome == "issued" and go(2).outcome == "issued"
+    req2 = service.Request(2, device_id="d2", request_id="r2")
+    second = asyncio.run(service.participate_async(rt=rt, activity_id=aid, req=req2))
+    assert first.outcome == "issued" and second.outcome == "issued"
     assert go(3) == service.Outcome("exhausted", detail="b/c10/stock")  # Redis said so
     assert seen.exists("opsloop:risk:customer:3")
     assert go(4) == service.Outcome("exhausted", detail="b/c10/stock")  # the marker did
     assert not seen.exists("opsloop:risk:customer:4")  # no risk window, no Lua call
+    retry = asyncio.run(service.participate_async(rt=rt, activity_id=aid, req=req2))
+    assert retry.unit_ids == second.unit_ids  # a retry still gets its unit, not the marker
     ledger.revoke(
         pg_store, counters=rt.counters, benefit=benefit, unit_id=first.unit_ids[0], now=NOW
     )

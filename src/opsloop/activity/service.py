@@ -444,7 +444,8 @@ async def participate_async(*, rt: Runtime, activity_id: str, req: Request) -> O
         if rt.audience is not None and rt.audience.stale(activity_id, row.version, e):
             await asyncio.to_thread(rt.audience.refresh, activity_id, row.version, e)
     _check_eligible(rt, row, defn, benefits, req)
-    gone = rt.sold_out.where(activity_id, now)
+    # A retry (request_id) asks the counters: its first attempt may have been issued.
+    gone = None if req.request_id else rt.sold_out.where(activity_id, now)
     if gone is not None:
         return Outcome("exhausted", detail=gone)
     if rt.grabber is None:

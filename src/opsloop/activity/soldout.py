@@ -11,7 +11,8 @@ itself: stock that comes back (a revoke or a reconciliation refunds the counters
 new day restores daily stock) is seen by every process within ``ttl`` of the change,
 because after ``ttl`` the next request asks the counters again; a process that undoes
 its own grab clears its marker at once (:meth:`SoldOut.clear`). Per-customer limits
-never set it (another customer may still get a coupon).
+never set it (another customer may still get a coupon), and the caller skips it for a
+retry (a ``request_id``), whose first attempt may have been issued.
 """
 
 from __future__ import annotations
