@@ -5,8 +5,12 @@ template: the sliding windows (velocity per customer, device, IP and phone prefi
 accounts per device) recorded and counted, the black/grey list lookup, the referral
 graph facts (does this invite close a loop; how many invitees has the inviter) and the
 scoring. The store is PostgreSQL, preloaded with an invite graph (chains, stars and a
-few rings) and a list of blacklisted devices. Windows live in Redis with ``--redis``,
-in the SQL ``risk_hits`` table without. The pure scoring alone is timed as the floor.
+few rings) and a list of blacklisted devices. With ``--redis`` the windows live in
+Redis and a referral accept reads the invite graph from Redis in the same Lua call
+(:mod:`opsloop.activity.graph`, seeded from SQL untimed first, its seed time reported;
+its facts are checked against the SQL walk on 2,000 attempts); without, the windows are
+the SQL ``risk_hits`` table and the graph the recursive SQL query. The pure scoring
+alone is timed as the floor.
 Run: ``.venv/bin/python -m bench risk_rules --redis`` (goal: p99 ≤ 5 ms). The figures
 cover a referral accept (graph query included) and, as ``coupon_grab_no_graph``, what
 the lean participation path runs for a coupon grab (windows, lists, scoring).
@@ -29,6 +33,7 @@ import psycopg
 from opsloop.activity import ledger, service
 from opsloop.activity.counters import RedisCounters, SqlCounters
 from opsloop.activity.definitions import RiskPolicy
+from opsloop.activity.graph import RedisGraph
 from opsloop.activity.models import Referral, RiskListEntry
 from opsloop.activity.risk import (
     Attempt,
@@ -110,13 +115,30 @@ def _run(
     for _ in range(n):
         a, inviter = _attempt(rng, customers, datetime.now(UTC))
         t = time.perf_counter()
-        if graph:  # a referral accept; a coupon grab (the lean path) has no invite graph
+        if not graph:  # a coupon grab (the lean path) has no invite graph
+            counts = windows.hit(a)
+        elif rt.graph is not None and isinstance(windows, RedisWindows):  # one Lua call
+            counts, in_cycle, invites = rt.graph.facts(windows, a, inviter)
+        else:  # the recursive SQL query, then the windows
             in_cycle, invites = service._graph(rt, AID, inviter, a.customer_id)
+            counts = windows.hit(a)
+        if graph:
             a = Attempt(**{**a.__dict__, "in_cycle": in_cycle, "inviter_invites": invites})
-        verdict = evaluate(a, policy, counts=windows.hit(a), lists=lists.lookup(a))
+        verdict = evaluate(a, policy, counts=counts, lists=lists.lookup(a))
         lats.append(time.perf_counter() - t)
         actions[verdict.action] += 1
     return lats, actions
+
+
+def _agrees(rt: service.Runtime, windows: RedisWindows, n: int, customers: int) -> int:
+    """How many of ``n`` random accepts get different graph facts from Redis and SQL."""
+    assert rt.graph is not None
+    rng, wrong = random.Random(5), 0
+    for _ in range(n):
+        a, inviter = _attempt(rng, customers, datetime.now(UTC))
+        _counts, in_cycle, invites = rt.graph.facts(windows, a, inviter)
+        wrong += (in_cycle, invites) != service._graph(rt, AID, inviter, a.customer_id)
+    return wrong
 
 
 def _pure(n: int, customers: int, seed: int) -> list[float]:
@@ -166,6 +188,14 @@ def main(argv: list[str]) -> dict[str, Any]:
         else:
             windows, counters = SqlWindows(store), SqlCounters()
         rt = service.Runtime(store, counters, windows, ListCache(store))
+        seed_s, edges, mismatches = 0.0, 0, None
+        if isinstance(windows, RedisWindows):
+            rt.graph = RedisGraph(REDIS, lambda aid: service.referral_edges(store, aid))
+            edges = len(service.referral_edges(store, AID))
+            t0 = time.perf_counter()
+            rt.graph.seed(AID)  # what a first accept (or a Redis that lost its data) pays
+            seed_s = time.perf_counter() - t0
+            mismatches = _agrees(rt, windows, 2000, a.customers)
         _run(rt, windows, min(500, a.attempts), a.customers, 1)  # warm up pools, caches
         lats, actions = _run(rt, windows, a.attempts, a.customers, 2)
         lean, _ = _run(rt, windows, a.attempts, a.customers, 4, graph=False)
@@ -183,6 +213,10 @@ def main(argv: list[str]) -> dict[str, Any]:
         "goal_p99_ms": 5.0,
         "met": full["p99_ms"] <= 5.0,
         "actions": actions,
+        "graph": "redis (one Lua call with the windows)" if a.redis else "sql (recursive query)",
+        "graph_edges": edges,
+        "graph_seed_s": round(seed_s, 3),
+        "graph_mismatches_vs_sql_of_2000": mismatches,
         "coupon_grab_no_graph": _stats(lean),
         "scoring_only": _stats(pure),
         "loadavg_before": load_before,

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from access.fixtures import OPEN_LIMITS, add_user, seed_bank
 from opsloop.access import roles
 from opsloop.access.principal import LOCAL_OPERATOR
+from opsloop.access.ratelimit import RedisRateLimiter
 from opsloop.access.schemas import RoleCreate
 from opsloop.activity import asgi, ledger
 from opsloop.activity.counters import ExhaustedError, RedisCounters
@@ -232,7 +233,7 @@ def test_a_batch_not_stored_gives_its_charge_back(pg_url: str, redis_url: str) -
         stored: list[int] = []
 
         class Broken(GroupCommit):
-            def _insert(self, items: Any) -> None:
+            def _insert(self, items: Any, *, copy: bool = True) -> None:
                 stored.append(len(items))
                 raise RuntimeError("disk full")
 
@@ -278,3 +279,16 @@ def test_pending_rows_match_the_ledgers_own_issue(pg_url: str, redis_url: str) -
         assert isinstance(Pending, type)
     finally:
         store.close()
+
+
+def test_rate_limit_on_the_event_loop_shares_the_buckets(redis_url: str) -> None:
+    """The lean path's non-blocking limiter and the routes' blocking one spend one bucket."""
+    limiter = RedisRateLimiter(redis_url, per_second=0.001, capacity=3)
+    assert limiter.allow("appsys")  # a route
+
+    async def lean() -> list[bool]:
+        return [await limiter.allow_async("appsys") for _ in range(3)]
+
+    assert asyncio.run(lean()) == [True, True, False]
+    assert asyncio.run(lean()) == [False] * 3  # a new loop: a new client, same bucket
+    assert limiter.allow("other")  # per principal

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 # KEYS[1]=bucket; ARGV: rate/s, capacity, now; returns 1 if allowed.
 _LUA = """
@@ -25,6 +26,9 @@ return ok
 
 class RateLimiter(Protocol):
     def allow(self, key: str) -> bool: ...
+
+    async def allow_async(self, key: str) -> bool:
+        """:meth:`allow` for an event loop (the lean ASGI paths), never blocking it."""
 
 
 @dataclass
@@ -46,6 +50,9 @@ class MemoryRateLimiter:
             self._buckets[key] = (tokens - 1 if ok else tokens, now)
             return ok
 
+    async def allow_async(self, key: str) -> bool:
+        return self.allow(key)  # no I/O: a dictionary update
+
 
 class RedisRateLimiter:
     """Buckets in Redis, updated atomically by a Lua script (shared by all workers)."""
@@ -53,13 +60,29 @@ class RedisRateLimiter:
     def __init__(self, url: str, *, per_second: float, capacity: int) -> None:
         import redis
 
+        self._url = url
         self._client = redis.Redis.from_url(url)
         self._script = self._client.register_script(_LUA)
         self.per_second, self.capacity = per_second, capacity
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ascript: Any = None
 
     def allow(self, key: str) -> bool:
         args = [self.per_second, self.capacity, time.time()]
         return bool(self._script(keys=[f"opsloop:rl:{key}"], args=args))
+
+    async def allow_async(self, key: str) -> bool:
+        """:meth:`allow` on ``redis.asyncio``: a lean ASGI path used to block its event
+        loop for a whole Redis round trip per request here."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a connection belongs to the loop that opened it
+            import redis.asyncio as aredis
+
+            pool = aredis.BlockingConnectionPool.from_url(self._url, max_connections=64)
+            self._ascript = aredis.Redis(connection_pool=pool).register_script(_LUA)
+            self._loop = loop
+        args = [self.per_second, self.capacity, time.time()]
+        return bool(await self._ascript(keys=[f"opsloop:rl:{key}"], args=args))
 
     def close(self) -> None:
         self._client.close()

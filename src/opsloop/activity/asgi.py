@@ -124,7 +124,7 @@ class ParticipateFastPath:
             return
         https = scope.get("scheme") == "https"
         scope["route"] = _ROUTE
-        if not state.rate_limiter.allow(principal.id):
+        if not await state.rate_limiter.allow_async(principal.id):
             await respond_json(send, 429, _TOO_FAST, {"retry-after": "1"}, https)
             return
         self.answered += 1

@@ -152,28 +152,32 @@ def _count(s: Session, dim: str, value: str, since: datetime) -> int:
     )
 
 
-# KEYS: one sorted set per dimension, then (optional) the device's accounts set.
-# ARGV: now, a fresh member, the number of dimension keys, each one's window, then the
-# customer id and the accounts window. Returns the count of each set after the hit.
-_WINDOWS = """
-local now, member, nd = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
-local out = {}
-for i = 1, nd do
-  local k, w = KEYS[i], tonumber(ARGV[3 + i])
-  redis.call('ZADD', k, now, member)
-  redis.call('ZREMRANGEBYSCORE', k, 0, now - w)
-  out[i] = redis.call('ZCARD', k)
-  redis.call('EXPIRE', k, w + 1)
+# windows(keys, argv): keys are one sorted set per dimension, then (optional) the
+# device's accounts set; argv: now, a fresh member, the number of dimension keys, each
+# one's window, then the customer id and the accounts window. Returns the count of each
+# set after the hit. A function, so the referral script (graph.py) runs it too.
+WINDOWS_FN = """
+local function windows(keys, argv)
+  local now, member, nd = tonumber(argv[1]), argv[2], tonumber(argv[3])
+  local out = {}
+  for i = 1, nd do
+    local k, w = keys[i], tonumber(argv[3 + i])
+    redis.call('ZADD', k, now, member)
+    redis.call('ZREMRANGEBYSCORE', k, 0, now - w)
+    out[i] = redis.call('ZCARD', k)
+    redis.call('EXPIRE', k, w + 1)
+  end
+  if #keys > nd then
+    local k, w = keys[nd + 1], tonumber(argv[nd + 5])
+    redis.call('ZADD', k, now, argv[nd + 4])
+    redis.call('ZREMRANGEBYSCORE', k, 0, now - w)
+    out[nd + 1] = redis.call('ZCARD', k)
+    redis.call('EXPIRE', k, w)
+  end
+  return out
 end
-if #KEYS > nd then
-  local k, w = KEYS[nd + 1], tonumber(ARGV[nd + 5])
-  redis.call('ZADD', k, now, ARGV[nd + 4])
-  redis.call('ZREMRANGEBYSCORE', k, 0, now - w)
-  out[nd + 1] = redis.call('ZCARD', k)
-  redis.call('EXPIRE', k, w)
-end
-return out
 """
+_WINDOWS = WINDOWS_FN + "return windows(KEYS, ARGV)\n"
 
 
 class RedisWindows:
@@ -188,7 +192,8 @@ class RedisWindows:
         self._script = self.client.register_script(_WINDOWS)
         self.aio = LoopClient(url, {"windows": _WINDOWS})
 
-    def _call(self, a: Attempt) -> tuple[list[str], list[str | float | int]]:
+    def call(self, a: Attempt) -> tuple[list[str], list[str | float | int]]:
+        """The windows' ``keys`` and ``argv`` for one attempt (see ``WINDOWS_FN``)."""
         values = a.values()
         keys = [f"{self.PREFIX}{dim}:{v}" for dim, v in values.items()]
         args: list[str | float | int] = [a.at.timestamp(), uuid.uuid4().hex, len(keys)]
@@ -199,21 +204,22 @@ class RedisWindows:
         return keys, args
 
     @staticmethod
-    def _counts(a: Attempt, out: list[Any]) -> Counts:
+    def counts(a: Attempt, out: list[Any]) -> Counts:
+        """The counts from what ``windows()`` returned for this attempt."""
         values = a.values()
         velocity = {dim: int(out[i]) for i, dim in enumerate(values)}
         accounts = int(out[len(values)]) if a.device_id else 0
         return Counts(velocity, accounts)
 
     def hit(self, a: Attempt) -> Counts:
-        keys, args = self._call(a)
-        return self._counts(a, self._script(keys=keys, args=args))
+        keys, args = self.call(a)
+        return self.counts(a, self._script(keys=keys, args=args))
 
     async def hit_async(self, a: Attempt) -> Counts:
         """:meth:`hit` on the event loop (``redis.asyncio``)."""
-        keys, args = self._call(a)
+        keys, args = self.call(a)
         self.aio.get()
-        return self._counts(a, await self.aio.scripts["windows"](keys=keys, args=args))
+        return self.counts(a, await self.aio.scripts["windows"](keys=keys, args=args))
 
 
 class ListCache:

@@ -41,6 +41,7 @@ from opsloop.activity.definitions import (
 )
 from opsloop.activity.eligibility import Audience
 from opsloop.activity.grab import Grabber
+from opsloop.activity.graph import RedisGraph
 from opsloop.activity.models import (
     ActivityRow,
     BenefitRow,
@@ -58,6 +59,7 @@ from opsloop.activity.risk import (
     Windows,
     evaluate,
 )
+from opsloop.activity.soldout import SoldOut
 from opsloop.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from opsloop.store import Store
 from opsloop.warehouse import Warehouse
@@ -82,6 +84,8 @@ class Runtime:
     seed: str = field(default_factory=lambda: uuid.uuid4().hex)
     audience: Audience | None = None  # segment/KYC eligibility (needs the warehouse)
     grabber: Grabber | None = None  # the Redis coupon grab (lean path)
+    sold_out: SoldOut = field(default_factory=SoldOut)  # refusals without I/O (lean path)
+    graph: RedisGraph | None = None  # invite-graph facts in Redis (else the SQL query)
     cache_seconds: float = 1.0
     _cache: dict[str, tuple[float, ActivityRow, ActivityDefinition, dict[str, BenefitDef]]] = field(
         default_factory=dict
@@ -103,13 +107,16 @@ class Runtime:
                     for scope in scopes:
                         counters.seed(s, scope)
 
+            sold_out = SoldOut()
             return cls(
                 store,
                 counters,
                 RedisWindows(redis_url),
                 ListCache(store),
                 audience=audience,
-                grabber=Grabber(store, counters, seed),
+                grabber=Grabber(store, counters, seed, released=sold_out.clear),
+                sold_out=sold_out,
+                graph=RedisGraph(redis_url, lambda aid: referral_edges(store, aid)),
                 **kw,
             )
         return cls(
@@ -393,10 +400,20 @@ def participate(*, rt: Runtime, activity_id: str, req: Request) -> Outcome:
     _check_open(row, defn, now)
     _check_eligible(rt, row, defn, benefits, req)
     in_cycle, invites, inviter = False, 0, None
-    if isinstance(defn.template, Referral) and req.action == "accept":
+    accept = isinstance(defn.template, Referral) and req.action == "accept"
+    if accept:
         inviter = _inviter(activity_id, req.invite_code or "")
-        in_cycle, invites = _graph(rt, activity_id, inviter, req.customer_id)
-    attempt, verdict = _assess(rt, activity_id, defn, req, now, in_cycle, invites)
+    if accept and rt.graph is not None and isinstance(rt.windows, RedisWindows):
+        assert inviter is not None  # windows and graph facts in one Lua call, no SQL
+        attempt = _attempt(activity_id, req, now, False, 0)
+        counts, in_cycle, invites = rt.graph.facts(rt.windows, attempt, inviter)
+        attempt = _attempt(activity_id, req, now, in_cycle, invites)
+        verdict = evaluate(attempt, defn.risk, counts=counts, lists=rt.lists.lookup(attempt))
+    else:
+        if accept:
+            assert inviter is not None
+            in_cycle, invites = _graph(rt, activity_id, inviter, req.customer_id)
+        attempt, verdict = _assess(rt, activity_id, defn, req, now, in_cycle, invites)
     if _refused(verdict, req):
         risk = _record_decision(rt, attempt, verdict.action, verdict.score, verdict.fired)
         return Outcome(verdict.action, detail="risk control", risk=risk)
@@ -407,17 +424,19 @@ async def participate_async(*, rt: Runtime, activity_id: str, req: Request) -> O
     """:func:`participate` for an event loop (the lean ASGI path).
 
     A coupon drop on the Redis path runs here without a thread: the activity from the
-    process cache, the risk windows (one Redis pipeline) and lists (cached), then the
-    grab (one Lua call) and its group commit. Anything that reads the SQL store (a
-    stale cache, a refused attempt's decision row, other templates, the SQL-only path)
-    runs in a worker thread.
+    process cache, the risk windows (one Lua call) and lists (cached), then the grab
+    (one Lua call) and its group commit. Anything that reads the SQL store (a stale
+    cache, a refused attempt's decision row, other templates, the SQL-only path) runs
+    in a worker thread. Once a coupon drop's shared stock or budget refused, this
+    process answers ``exhausted`` for a moment without risk windows or counters
+    (:mod:`opsloop.activity.soldout`): nothing can be issued, so nothing is risked.
     """
     loaded = rt.peek(activity_id)
     if loaded is None:
         loaded = await asyncio.to_thread(rt.load, activity_id)
     row, defn, benefits = loaded
     t = defn.template
-    if rt.grabber is None or not isinstance(t, CouponDrop):
+    if not isinstance(t, CouponDrop):
         return await asyncio.to_thread(participate, rt=rt, activity_id=activity_id, req=req)
     now = rt.clock()
     _check_open(row, defn, now)
@@ -425,6 +444,30 @@ async def participate_async(*, rt: Runtime, activity_id: str, req: Request) -> O
         if rt.audience is not None and rt.audience.stale(activity_id, row.version, e):
             await asyncio.to_thread(rt.audience.refresh, activity_id, row.version, e)
     _check_eligible(rt, row, defn, benefits, req)
+    # A retry (request_id) asks the counters: its first attempt may have been issued.
+    gone = None if req.request_id else rt.sold_out.where(activity_id, now)
+    if gone is not None:
+        return Outcome("exhausted", detail=gone)
+    if rt.grabber is None:
+        out = await asyncio.to_thread(participate, rt=rt, activity_id=activity_id, req=req)
+    else:
+        out = await _grab(rt, activity_id, defn, t, benefits, req, now)
+    if out.outcome == "exhausted":
+        rt.sold_out.mark(activity_id, out.detail)
+    return out
+
+
+async def _grab(
+    rt: Runtime,
+    activity_id: str,
+    defn: ActivityDefinition,
+    t: CouponDrop,
+    benefits: dict[str, BenefitDef],
+    req: Request,
+    now: datetime,
+) -> Outcome:
+    """The Redis coupon grab on the event loop: windows, verdict, Lua charge, commit."""
+    assert rt.grabber is not None
     if rt.lists.stale():
         await asyncio.to_thread(rt.lists.reload)
     attempt = _attempt(activity_id, req, now, False, 0)
@@ -553,6 +596,17 @@ def _graph(rt: Runtime, activity_id: str, inviter: int, invitee: int) -> tuple[b
     with conn:
         ancestors_hit, invites = conn.execute(_RING, args).one()
     return inviter == invitee or int(ancestors_hit) > 0, int(invites)
+
+
+def referral_edges(store: Store, activity_id: str) -> list[tuple[int, int]]:
+    """``(invitee, inviter)`` of every accepted invite: what the Redis graph is seeded from."""
+    with store.session() as s:
+        rows = s.execute(
+            select(ReferralRow.invitee_id, ReferralRow.inviter_id).where(
+                ReferralRow.activity_id == activity_id
+            )
+        ).all()
+    return [(int(b), int(a)) for b, a in rows]
 
 
 def _record_decision(
@@ -807,6 +861,8 @@ def _referral(
                 )
         except IntegrityError:
             return Outcome("already_invited")
+        if rt.graph is not None:
+            rt.graph.add(aid, inviter, cid)
         _record(rt, aid, cid, "accept", "accepted", None, now)
         return Outcome("accepted")
     if req.action == t.qualifying_action:

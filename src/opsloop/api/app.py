@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -74,6 +75,10 @@ def create_app(
         app.state.store = Store.open(settings.database_url, migrate=migrates_on_open(settings))
         app.state.warehouse = Warehouse.open(settings.warehouse)
         log.info("started", home=str(settings.home), warehouse=settings.warehouse)
+        # Everything imported and opened so far lives as long as the process: keep it out
+        # of the cyclic GC's full collections, which walked ~330k such objects for
+        # 150-220 ms per collection and stalled every request in flight (coupon-grab p99).
+        gc.freeze()
         if on_ready is not None:
             on_ready()
         try:
