@@ -34,3 +34,11 @@ def test_zero_turns_it_off(restore_gc: None, monkeypatch: pytest.MonkeyPatch) ->
     before = gc.get_threshold()
     assert heap.calm_gc() is False
     assert gc.get_threshold() == before
+
+
+def test_mmap_threshold_is_pinned_on_glibc() -> None:
+    import platform
+
+    pinned = heap.pin_mmap_threshold()
+    if platform.libc_ver()[0] == "glibc":
+        assert pinned is True  # mallopt found and accepted the threshold
