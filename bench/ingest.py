@@ -132,9 +132,17 @@ async def _run(job: Job) -> dict[str, object]:
         writer.close()
 
     await asyncio.sleep(max(0.0, t0 - time.perf_counter()))
+    cpu0 = time.process_time()
     await asyncio.gather(*(conn(c) for c in range(job.connections)))
     elapsed = time.perf_counter() - t0
-    return {"acked": acked, "errors": errors, "elapsed": elapsed, "latencies": latencies}
+    cpu = time.process_time() - cpu0
+    return {
+        "acked": acked,
+        "errors": errors,
+        "elapsed": elapsed,
+        "latencies": latencies,
+        "cpu_s": cpu,
+    }
 
 
 def run_job(job: Job) -> dict[str, object]:
@@ -265,6 +273,7 @@ def load(
     errors = sum(int(r["errors"]) for r in results)  # type: ignore[call-overload]
     elapsed = max(float(r["elapsed"]) for r in results)  # type: ignore[arg-type]
     lat = sorted(x for r in results for x in r["latencies"])  # type: ignore[attr-defined]
+    gen_cpu = sum(float(r["cpu_s"]) for r in results)  # type: ignore[arg-type]
 
     def pct(q: float) -> float:
         return round(lat[min(len(lat) - 1, int(len(lat) * q))] * 1000, 2) if lat else 0.0
@@ -277,6 +286,8 @@ def load(
         "p50_ms": pct(0.50),
         "p99_ms": pct(0.99),
         "max_ms": round(lat[-1] * 1000, 2) if lat else 0.0,
+        # what the load generator itself cost: it shares the machine with the server
+        "generator_cpu_us_per_event": round(gen_cpu / acked * 1e6, 2) if acked else 0.0,
     }
 
 

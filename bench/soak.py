@@ -25,11 +25,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest import Job, Server, run_job
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """``VmRSS`` (all resident memory), ``RssAnon`` (heap) or ``RssFile`` (mapped files)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+    raise RuntimeError(f"no {field}")
+
+
+def rss_parts(pid: int) -> dict[str, float]:
+    return {f: round(rss_mb(pid, f), 1) for f in ("RssAnon", "RssFile")}
 
 
 def slope_per_min(points: list[tuple[float, float]]) -> float:
@@ -65,11 +70,15 @@ def main() -> None:
                 pending = pool.apply_async(run_job, (job,))
                 t0 = time.monotonic()
                 samples: list[tuple[float, float]] = []
+                parts: list[tuple[float, dict[str, float]]] = []
                 while not pending.ready():
-                    samples.append((round(time.monotonic() - t0, 1), round(rss_mb(server.pid), 1)))
+                    now = round(time.monotonic() - t0, 1)
+                    samples.append((now, round(rss_mb(server.pid), 1)))
+                    parts.append((now, rss_parts(server.pid)))
                     pending.wait(args.every)
                 result = pending.get()
             samples.append((round(time.monotonic() - t0, 1), round(rss_mb(server.pid), 1)))
+            parts.append((samples[-1][0], rss_parts(server.pid)))
             time.sleep(3)  # let the flusher catch up before the lag is read
         finally:
             server.stop()
@@ -89,6 +98,12 @@ def main() -> None:
                 "rss_mb_max": max(v for _, v in samples),
                 "rss_mb_first_sample": samples[0][1],
                 "rss_growth_mb_per_min_after_warmup": round(slope_per_min(after), 3),
+                # heap vs mapped files (DuckDB's and the log's pages count as RssFile)
+                "rss_parts_start": next((p for t, p in parts if t >= args.warmup), None),
+                "rss_parts_end": parts[-1][1],
+                "rss_anon_growth_mb_per_min_after_warmup": round(
+                    slope_per_min([(t, p["RssAnon"]) for t, p in parts if t >= args.warmup]), 3
+                ),
                 "samples": samples,
                 "loadavg_end": Path("/proc/loadavg").read_text().split()[:3],
             }

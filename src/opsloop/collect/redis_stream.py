@@ -19,12 +19,22 @@ stream instead and any number of processes may ingest and consume.
 (``append``/``append_async``, ``consumer``/``subscribe``, ``end_offset``,
 ``committed``), so the collector and the flusher do not know which one they use.
 Offsets here are stream positions packed into one integer (``ms << 20 | seq``).
+
+* **Retention**: :meth:`RedisStream.trim` (run by ``append`` at most every
+  ``trim_every_s``) removes, atomically in one script, the entries *every* consumer
+  group has acknowledged: ``XTRIM MINID`` at the smallest, over the groups, of the
+  oldest pending entry (or, with nothing pending, the entry after the last one
+  delivered). An entry still pending or not yet read by any group is never removed;
+  without any group nothing is removed. A group that is gone for good holds the
+  stream back until it is destroyed (``XGROUP DESTROY``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -44,6 +54,44 @@ end
 return {added, dups}
 """
 
+# KEYS[1] stream; ARGV[1] "1" for approximate trimming ("~": whole radix-tree nodes only,
+# cheaper, may keep a few more). Returns {entries removed, the MINID used or ""}.
+TRIM = """
+local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
+if not ok or #groups == 0 then return {0, ''} end
+local function parse(id)
+  local dash = string.find(id, '-', 1, true)
+  return tonumber(string.sub(id, 1, dash - 1)), tonumber(string.sub(id, dash + 1))
+end
+local best_ms, best_seq
+for _, g in ipairs(groups) do
+  local name, last
+  for i = 1, #g, 2 do
+    if g[i] == 'name' then name = g[i + 1] end
+    if g[i] == 'last-delivered-id' then last = g[i + 1] end
+  end
+  local ms, seq
+  local pending = redis.call('XPENDING', KEYS[1], name)
+  if pending[1] > 0 then
+    ms, seq = parse(pending[2])
+  else
+    ms, seq = parse(last)
+    seq = seq + 1
+  end
+  if best_ms == nil or ms < best_ms or (ms == best_ms and seq < best_seq) then
+    best_ms, best_seq = ms, seq
+  end
+end
+local minid = string.format('%d-%d', best_ms, best_seq)
+local removed
+if ARGV[1] == '1' then
+  removed = redis.call('XTRIM', KEYS[1], 'MINID', '~', minid)
+else
+  removed = redis.call('XTRIM', KEYS[1], 'MINID', minid)
+end
+return {removed, minid}
+"""
+
 
 def pack(entry_id: str | bytes) -> int:
     """A stream entry id ``ms-seq`` as one ordered integer."""
@@ -60,15 +108,24 @@ class RedisStream:
     """An event stream in Redis (see the module docstring)."""
 
     def __init__(
-        self, url: str, *, prefix: str = "opsloop:events", id_ttl_s: int = 7 * 24 * 3600
+        self,
+        url: str,
+        *,
+        prefix: str = "opsloop:events",
+        id_ttl_s: int = 7 * 24 * 3600,
+        trim_every_s: float | None = 10.0,
     ) -> None:
         self.client = redis.Redis.from_url(url)
         self.stream = f"{prefix}:stream"
         self.id_prefix = f"{prefix}:id:"
         self.id_ttl_s = id_ttl_s
         self.batches = 0
+        self.trimmed = 0
+        self.trim_every_s = trim_every_s
         self._closed = False
         self._script = self.client.register_script(APPEND)
+        self._trim_script = self.client.register_script(TRIM)
+        self._next_trim = time.monotonic() + (trim_every_s or 0.0)
 
     @property
     def end_offset(self) -> int:
@@ -100,7 +157,23 @@ class RedisStream:
         except redis.RedisError as exc:
             raise LogError(f"redis append failed: {exc}") from exc
         self.batches += 1
+        if self.trim_every_s is not None and time.monotonic() >= self._next_trim:
+            self._next_trim = time.monotonic() + self.trim_every_s
+            with contextlib.suppress(redis.RedisError):  # retention only: retried next time
+                self.trim()
         return AppendResult(tuple(pack(a) for a in added), tuple(d.decode() for d in dups))
+
+    def trim(self, *, approximate: bool = True) -> int:
+        """Remove the entries every consumer group has acknowledged (see the module
+        docstring); returns how many were removed."""
+        try:
+            removed, _minid = self._trim_script(
+                keys=[self.stream], args=["1" if approximate else "0"]
+            )
+        except redis.RedisError as exc:
+            raise LogError(f"redis trim failed: {exc}") from exc
+        self.trimmed += int(removed)
+        return int(removed)
 
     async def append_async(self, items: Sequence[tuple[str, bytes]]) -> AppendResult:
         return await asyncio.to_thread(self.append, items)

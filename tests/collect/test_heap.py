@@ -1,0 +1,44 @@
+"""calm_gc freezes the start-up heap once per process and raises the young threshold."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from opsloop.collect import heap
+
+
+@pytest.fixture
+def restore_gc() -> Iterator[None]:
+    threshold = gc.get_threshold()
+    done = list(heap._done)
+    heap._done.clear()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)
+    heap._done[:] = done
+
+
+def test_freezes_once_and_raises_gen0(restore_gc: None) -> None:
+    assert heap.calm_gc(20_000) is True
+    assert gc.get_freeze_count() > 0
+    assert gc.get_threshold()[0] == 20_000
+    assert heap.calm_gc(30_000) is False  # second app in the same process: no-op
+    assert gc.get_threshold()[0] == 20_000
+
+
+def test_zero_turns_it_off(restore_gc: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPSLOOP_COLLECT_GC_GEN0", "0")
+    before = gc.get_threshold()
+    assert heap.calm_gc() is False
+    assert gc.get_threshold() == before
+
+
+def test_mmap_threshold_is_pinned_on_glibc() -> None:
+    import platform
+
+    pinned = heap.pin_mmap_threshold()
+    if platform.libc_ver()[0] == "glibc":
+        assert pinned is True  # mallopt found and accepted the threshold
