@@ -174,6 +174,25 @@ def test_upload_enters_all_or_nobody_within_the_scope(client: TestClient) -> Non
     assert _entered(store) == 3
 
 
+def test_enter_api_enters_only_the_scope_and_is_audited(client: TestClient) -> None:
+    store: Store = client.app.state.store  # type: ignore[attr-defined]
+    maker = add_user(store, "maker", roles=["branch_operator"], org_id="B01")
+    _launch(client, maker, add_user(store, "checker", roles=["approver"]))
+    body = {"customer_ids": [1, 8, 99], "entry_key": "crm-1"}  # 8: B02, 99: nobody
+    got = client.post(f"{API}/fj/enter", json=body, headers=maker).json()
+    assert got["candidates"] == 1 and got["entered"] + got["control"] == 1
+    with store.session() as s:
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "journey.enter")).one()
+    assert entry.after == {  # type: ignore[comparison-overlap]
+        "entry_key": "crm-1",
+        "requested": 3,
+        "in_scope": 1,
+        "entered": got["entered"],
+        "control": got["control"],
+        "skipped_reentry": 0,
+    }
+
+
 # ---- CLI and dry run ----------------------------------------------------------------
 
 

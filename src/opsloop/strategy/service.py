@@ -305,9 +305,8 @@ def run_entry(
     data = WarehouseData(wh, as_of=now, principal=principal)
     if ids is None:
         entry_node, ids = entry_audience(defn, data, entry_node, store=store, principal=principal)
-    elif entry_node is None:
-        entry_node = first_entry(defn)
-    else:
+    else:  # given ids enter only when they are customers in the caller's scope
+        entry_node = entry_node or first_entry(defn)
         scoped = data.customers().select("customer_id")
         allowed = wh.execute(scoped.filter(scoped.customer_id.isin([int(i) for i in ids])))
         ids = allowed.column("customer_id").to_numpy().astype(np.int64)

@@ -19,6 +19,7 @@ import numpy as np
 from fastapi import APIRouter, FastAPI, File, Path, Query, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
+from opsloop.access import audit
 from opsloop.access.principal import LOCAL_OPERATOR, Principal
 from opsloop.access.uploads import check_upload
 from opsloop.api.deps import ClientIp, SettingsDep, StoreDep, WarehouseDep, require
@@ -237,8 +238,9 @@ def enter(
     wh: WarehouseDep,
     settings: SettingsDep,
     principal: Maker,
+    ip: ClientIp,
 ) -> dict[str, Any]:
-    """The API trigger: enter these customers (those in the caller's scope) now."""
+    """The API trigger: enter these customers (those in the caller's scope) now; audited."""
     with store.session() as s:
         defn = service.running_definition(session=s, journey_id=journey_id)
     result = service.run_entry(
@@ -253,6 +255,23 @@ def enter(
         entry_node=body.entry_node,
         ports=service.live_ports(settings.redis_url),
     )
+    with store.session() as s:
+        audit.record(
+            s,
+            actor=principal,
+            action="journey.enter",
+            target_type="journey",
+            target_id=f"{journey_id}@v{defn.version}",
+            ip=ip,
+            after={
+                "entry_key": body.entry_key,
+                "requested": len(body.customer_ids),
+                "in_scope": result.candidates,
+                "entered": result.entered,
+                "control": result.control,
+                "skipped_reentry": result.skipped_reentry,
+            },
+        )
     return dataclasses.asdict(result)
 
 
