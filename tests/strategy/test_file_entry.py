@@ -191,6 +191,9 @@ def test_enter_api_enters_only_the_scope_and_is_audited(client: TestClient) -> N
         "control": got["control"],
         "skipped_reentry": 0,
     }
+    for node in ("tag", "nope"):  # only at an entry node
+        r = client.post(f"{API}/fj/enter", json={**body, "entry_node": node}, headers=maker)
+        assert r.status_code == 400 and r.json()["where"] == "entry_node", r.text
 
 
 # ---- CLI and dry run ----------------------------------------------------------------

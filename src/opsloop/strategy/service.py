@@ -307,6 +307,10 @@ def run_entry(
         entry_node, ids = entry_audience(defn, data, entry_node, store=store, principal=principal)
     else:  # given ids enter only when they are customers in the caller's scope
         entry_node = entry_node or first_entry(defn)
+        if entry_node not in {n.id for n in defn.nodes if n.kind in ENTRY_KINDS}:
+            raise InvalidInputError(
+                f"{entry_node!r} is not an entry node of {defn.id!r}", where="entry_node"
+            )
         scoped = data.customers().select("customer_id")
         allowed = wh.execute(scoped.filter(scoped.customer_id.isin([int(i) for i in ids])))
         ids = allowed.column("customer_id").to_numpy().astype(np.int64)
