@@ -45,6 +45,19 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   return parse<T>(resp);
 }
 
+/** A multipart POST of one file (field ``file``); the browser sets the boundary. */
+export async function upload<T>(path: string, file: Blob, filename: string): Promise<T> {
+  const form = new FormData();
+  form.append("file", file, filename);
+  const resp = await fetch(path, {
+    method: "POST",
+    headers: { accept: "application/json", "x-csrf-token": csrf() },
+    credentials: "same-origin",
+    body: form,
+  });
+  return parse<T>(resp);
+}
+
 async function parse<T>(resp: Response): Promise<T> {
   if (resp.status === 204) return undefined as T;
   const text = await resp.text();

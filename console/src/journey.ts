@@ -4,7 +4,7 @@
 export type Group = "entry" | "judgment" | "control" | "action";
 
 /** The channels a send-message node may use (``Channel`` in strategy/journey.py). */
-export const CHANNELS = ["sms", "push", "email", "wechat", "call", "inapp"];
+export const CHANNELS = ["sms", "push", "email", "wechat", "call", "inapp", "slot"];
 
 export interface KindSpec {
   group: Group;
@@ -20,6 +20,7 @@ export const KINDS: Record<string, KindSpec> = {
   },
   event_entry: { group: "entry", label: "事件入口", config: { trigger: { event: "app_open" } } },
   api_entry: { group: "entry", label: "接口入口", config: { source: "app" } },
+  file_entry: { group: "entry", label: "文件上传入口", config: { id_column: "customer_id", max_rows: 100000 } },
   condition: {
     group: "judgment",
     label: "条件判断",

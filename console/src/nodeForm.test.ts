@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { KINDS } from "./journey";
+import { CHANNELS, KINDS } from "./journey";
 import { cleanCondition, fromFormValues, toFormValues } from "./nodeForm";
 
 describe("node forms", () => {
@@ -51,5 +51,29 @@ describe("node forms", () => {
     });
     expect(toFormValues("tag", KINDS.tag.config).on_blocked).toBeUndefined();
     expect(fromFormValues("tag", toFormValues("tag", KINDS.tag.config)).on_blocked).toBeUndefined();
+  });
+
+  it("give the file entry its column and row cap, defaults filled and the column trimmed", () => {
+    expect(KINDS.file_entry.group).toBe("entry");
+    const v = toFormValues("file_entry", {});
+    expect(v.config).toEqual({ id_column: "customer_id", max_rows: 100000 });
+    expect(fromFormValues("file_entry", { ...v, config: { id_column: " 客户号 ", max_rows: 500 } }).config).toEqual({ id_column: "客户号", max_rows: 500 });
+    expect(fromFormValues("file_entry", { ...v, config: { id_column: "  " } }).config).toEqual({ id_column: "customer_id", max_rows: 100000 });
+  });
+
+  it("send a slot block for (and only for) the slot channel, blank URLs left out", () => {
+    expect(CHANNELS).toContain("slot");
+    const v = toFormValues("send_message", { channel: "slot", template_id: "t", slot: { slot: "home_banner", title: "理财节" } });
+    expect(v.config.slot).toEqual({ slot: "home_banner", title: "理财节", priority: 0, hours: 24 });
+    const filled = { ...v, config: { ...v.config, slot: { ...(v.config.slot as object), image_url: " ", link: "https://bank.example/x", hours: 48 } } };
+    expect(fromFormValues("send_message", filled).config.slot).toEqual({
+      slot: "home_banner",
+      title: "理财节",
+      priority: 0,
+      hours: 48,
+      link: "https://bank.example/x",
+    });
+    const sms = fromFormValues("send_message", { ...filled, config: { ...filled.config, channel: "sms" } });
+    expect(sms.config).not.toHaveProperty("slot");
   });
 });

@@ -22,7 +22,17 @@ const DEFAULTS: Record<string, Cfg> = {
   ab_split: { holdout: 0 },
   webhook: { channel: "webhook" },
   exit: { reason: "done" },
+  file_entry: { id_column: "customer_id", max_rows: 100000 },
 };
+
+const SLOT_DEFAULTS: Cfg = { priority: 0, hours: 24 };
+
+/** A ``slot`` send's block (SlotSpec): optional URLs left out when blank. */
+export function cleanSlot(s: Cfg): Cfg {
+  const out: Cfg = { slot: s.slot, title: s.title, priority: s.priority ?? 0, hours: s.hours ?? 24 };
+  for (const k of ["image_url", "link"]) if (typeof s[k] === "string" && (s[k] as string).trim()) out[k] = (s[k] as string).trim();
+  return out;
+}
 
 /** What the form starts from: the node's config, its on_blocked, and the UI choices. */
 export function toFormValues(kind: string, config: Cfg, onBlocked?: Cfg): FormValues {
@@ -36,6 +46,8 @@ export function toFormValues(kind: string, config: Cfg, onBlocked?: Cfg): FormVa
     ui.by = cfg.tag !== undefined && cfg.tag !== null ? "tag" : "field";
   } else if (kind === "wait") {
     ui.mode = cfg.until ? "until" : "delay";
+  } else if (kind === "send_message") {
+    cfg.slot = { ...SLOT_DEFAULTS, ...obj(cfg.slot) }; // kept for the form, sent only for slot
   }
   const out: FormValues = { config: cfg, ui };
   if (BLOCKABLE.has(kind)) out.on_blocked = structuredClone(onBlocked ?? { action: "exit" });
@@ -124,6 +136,10 @@ export function fromFormValues(kind: string, values: FormValues): { config: Cfg;
         marketing: c.marketing !== false,
         cost_cents: c.cost_cents ?? 0,
       };
+      if (c.channel === "slot") config.slot = cleanSlot(obj(c.slot));
+      break;
+    case "file_entry":
+      config = { id_column: String(c.id_column ?? "").trim() || "customer_id", max_rows: c.max_rows ?? 100000 };
       break;
     case "webhook": {
       config = { url: c.url, channel: c.channel || "webhook" };

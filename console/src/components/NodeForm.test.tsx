@@ -42,4 +42,32 @@ describe("NodeForm", () => {
     expect(await screen.findByText("title too long")).toBeTruthy();
     expect(screen.getByTestId("form-on-blocked")).toBeTruthy(); // an action the policy can block
   });
+
+  it("edits a file entry's id column, and shows a slot send's slot fields", async () => {
+    const onChange = vi.fn();
+    render(<NodeForm kind="file_entry" config={{ id_column: "customer_id", max_rows: 100 }} options={NO_OPTIONS} fieldError={null} onChange={onChange} />);
+    await act(async () => {
+      fireEvent.change(screen.getByTestId("form-id-column"), { target: { value: "cif" } });
+    });
+    expect(onChange).toHaveBeenLastCalledWith({ config: { id_column: "cif", max_rows: 100 } });
+    const send = vi.fn();
+    render(
+      <NodeForm
+        kind="send_message"
+        config={{ channel: "slot", template_id: "t", slot: { slot: "home", title: "Hi" } }}
+        onBlocked={{ action: "exit" }}
+        options={NO_OPTIONS}
+        fieldError={null}
+        onChange={send}
+      />,
+    );
+    const title = (await screen.findByTestId("form-slot-title")) as HTMLInputElement;
+    expect(title.value).toBe("Hi");
+    await act(async () => {
+      fireEvent.change(title, { target: { value: "理财节" } });
+    });
+    expect(send.mock.lastCall?.[0].config.slot).toEqual({ slot: "home", title: "理财节", priority: 0, hours: 24 });
+    // let antd's debounced validation of the required fields finish inside the test
+    await act(() => new Promise((done) => setTimeout(done, 100)));
+  });
 });

@@ -181,6 +181,21 @@ function KindFields({ kind, options, values }: { kind: string; options: Options;
       return text(["config", "trigger", "event"], "触发事件", "form-event");
     case "api_entry":
       return text(["config", "source"], "来源系统", "form-source");
+    case "file_entry":
+      return (
+        <>
+          <Form.Item
+            name={["config", "id_column"]}
+            label={t("客户号列名")}
+            extra={t("表头含客户号列的 CSV，或每行一个客户号")}
+            rules={[{ required: true }]}
+            style={{ marginBottom: 8 }}
+          >
+            <Input data-testid="form-id-column" />
+          </Form.Item>
+          {num(["config", "max_rows"], "最多行数", { min: 1, max: 1000000, "data-testid": "form-max-rows" })}
+        </>
+      );
     case "condition":
       return <Condition name={["config", "condition"]} kind={condKind} />;
     case "attribute_split":
@@ -322,6 +337,16 @@ function KindFields({ kind, options, values }: { kind: string; options: Options;
             <Switch size="small" />
           </Form.Item>
           {num(["config", "cost_cents"], "单条成本 (分)", { min: 0 })}
+          {channel === "slot" && (
+            <>
+              {text(["config", "slot", "slot"], "资源位", "form-slot")}
+              {text(["config", "slot", "title"], "资源位标题", "form-slot-title")}
+              {text(["config", "slot", "image_url"], "图片地址 (https)", "form-slot-image", false)}
+              {text(["config", "slot", "link"], "跳转链接 (https)", "form-slot-link", false)}
+              {num(["config", "slot", "priority"], "优先级 (−1000–1000)", { min: -1000, max: 1000 })}
+              {num(["config", "slot", "hours"], "展示时长 (小时)", { min: 0.1, max: 8784 })}
+            </>
+          )}
         </>
       );
     case "issue_benefit":

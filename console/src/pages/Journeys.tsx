@@ -1,7 +1,7 @@
 // Strategy canvas (策略画布): palette → React Flow canvas → per-kind node form; open a
 // journey's versions, save (a draft, or a new version of a submitted/running journey),
 // validate, dry-run, submit / approve / launch / pause; counts and live stats on the nodes.
-import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from "react";
+import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type DragEvent } from "react";
 import { useNavigate, useParams, useSearchParams } from "react-router-dom";
 import {
   Background,
@@ -21,7 +21,7 @@ import {
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css"; // only the canvas page pays for React Flow
 import { Alert, Badge, Button, Card, Input, Select, Space, Switch, Tag, Typography } from "antd";
-import { ApiError, get, post, type Me } from "../api";
+import { ApiError, get, post, upload, type Me } from "../api";
 import { NodeForm, useOptions, type Options } from "../components/NodeForm";
 import { useI18n } from "../i18n";
 import {
@@ -49,6 +49,52 @@ interface Data extends Record<string, unknown> {
   counts?: Record<string, number>;
 }
 type JNode = Node<Data, "journey">;
+
+/** What a running journey's file_entry node offers: an upload button, and the last answer. */
+export interface UploadResult {
+  rows: number;
+  unique_ids: number;
+  entered: number;
+  control: number;
+  skipped_reentry: number;
+}
+const Uploads = createContext<{ enabled: boolean; send: (node: string, file: File) => void; last: Record<string, UploadResult> }>({
+  enabled: false,
+  send: () => undefined,
+  last: {},
+});
+
+/** The upload button on a file_entry node (posts the chosen CSV to the running journey). */
+function UploadButton({ node }: { node: string }) {
+  const { t } = useI18n();
+  const ctx = useContext(Uploads);
+  const input = useRef<HTMLInputElement>(null);
+  const got = ctx.last[node];
+  return (
+    <div style={{ marginTop: 4 }} className="nodrag">
+      <input
+        ref={input}
+        type="file"
+        accept=".csv,text/csv"
+        style={{ display: "none" }}
+        data-testid={`upload-input-${node}`}
+        onChange={(e) => {
+          const f = e.target.files?.[0];
+          e.target.value = "";
+          if (f) ctx.send(node, f);
+        }}
+      />
+      <Button size="small" disabled={!ctx.enabled} title={ctx.enabled ? undefined : t("运行中的旅程才能上传名单")} onClick={() => input.current?.click()} data-testid={`upload-${node}`}>
+        {t("上传名单 (CSV)")}
+      </Button>
+      {got && (
+        <div data-testid={`upload-result-${node}`} style={{ color: "#389e0d", fontSize: 11 }}>
+          {t("上传完成")}: rows {got.rows} · ids {got.unique_ids} · entered {got.entered} · control {got.control} · skipped {got.skipped_reentry}
+        </div>
+      )}
+    </div>
+  );
+}
 
 const COLORS: Record<Group, string> = { entry: "#52c41a", judgment: "#fa8c16", control: "#1677ff", action: "#c8102e" };
 
@@ -83,6 +129,7 @@ function JourneyNode({ id, data, selected }: NodeProps<JNode>) {
           ))}
         </div>
       )}
+      {data.kind === "file_entry" && <UploadButton node={id} />}
       {data.error && (
         <div data-testid={`error-${id}`} style={{ color: "#ff4d4f", maxWidth: 220 }}>
           {data.error}
@@ -408,7 +455,22 @@ function Canvas() {
     pause: may("journey:submit") && runningNow,
     stats: info !== null,
   };
+  const [uploaded, setUploaded] = useState<Record<string, UploadResult>>({});
+  // rebuilt each render: it closes over the canvas state that run() reports errors against
+  const uploads = {
+    enabled: running && may("journey:submit"),
+    last: uploaded,
+    send: (node: string, file: File) =>
+      void run(t("上传名单"), async () => {
+        const path = `/api/v1/journeys/${encodeURIComponent(jid)}/upload?node=${encodeURIComponent(node)}`;
+        const r = await upload<UploadResult>(path, file, file.name);
+        setUploaded((u) => ({ ...u, [node]: r }));
+        setStatus({ type: "success", text: `${t("上传完成")}: entered ${r.entered}, skipped ${r.skipped_reentry}` });
+        await statsOf(true).catch(() => undefined);
+      }),
+  };
   return (
+    <Uploads.Provider value={uploads}>
     <div style={{ display: "flex", flexDirection: "column", gap: 8 }}>
       <Card size="small">
         <Space wrap>
@@ -507,6 +569,7 @@ function Canvas() {
         </pre>
       </details>
     </div>
+    </Uploads.Provider>
   );
 }
 

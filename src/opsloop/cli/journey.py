@@ -36,6 +36,12 @@ def _load(path: Path) -> Any:
         raise InvalidInputError(f"not JSON: {exc}", where=str(path)) from None
 
 
+def _read(path: Path) -> bytes:
+    if not path.is_file():
+        raise InvalidInputError("no such file", where=str(path))
+    return path.read_bytes()
+
+
 def _webhook_hosts() -> dict[str, tuple[str, ...]] | None:
     """Reach's webhook allow-lists from HOME/reach.json (None when there is none)."""
     from opsloop.reach.config import ReachConfig
@@ -70,10 +76,18 @@ def dry_run_cmd(
     file: FileArg,
     fmt: FormatOpt = OutFormat.table,
     now: Annotated[str | None, typer.Option(help="ISO time to run at (UTC); default: now")] = None,
+    entry_file: Annotated[
+        Path | None,
+        typer.Option(help="ids to enter at the file_entry node (CSV, as `journey upload` reads)"),
+    ] = None,
+    node: Annotated[str | None, typer.Option(help="the file_entry node (if several)")] = None,
 ) -> None:
-    """Run FILE's first pass on today's data: who enters, reaches each node, is suppressed, cost."""
+    """Run FILE's first pass on today's data: who enters, reaches each node, is suppressed, cost.
+
+    A journey that enters from a file needs ``--entry-file``: its ids are checked as an
+    upload would check them (every one a customer), then enter the forecast."""
     from opsloop.store import Store
-    from opsloop.strategy import service
+    from opsloop.strategy import fileentry, service
     from opsloop.warehouse import Warehouse
 
     doc = _load(file)
@@ -84,6 +98,13 @@ def dry_run_cmd(
     store = Store.open(settings.database_url)
     wh = Warehouse.open(settings.warehouse, read_only=True)
     try:
+        ids, entry = None, None
+        if entry_file is not None:
+            entry_node = fileentry.file_node(validate_journey(doc), node)
+            cfg = entry_node.config
+            got = fileentry.parse(_read(entry_file), id_column=cfg.id_column, max_rows=cfg.max_rows)
+            fileentry.outside_scope(wh, LOCAL_OPERATOR, got, at)
+            ids, entry = got.ids, entry_node.id
         forecast = service.dry_run(
             store=store,
             wh=wh,
@@ -91,6 +112,8 @@ def dry_run_cmd(
             doc=doc,
             now=at,
             policy=service.load_policy(settings.home),
+            ids=ids,
+            entry_node=entry,
         )
     finally:
         wh.close()
@@ -106,6 +129,53 @@ def dry_run_cmd(
     for node, metrics in forecast.nodes.items():
         shown = ", ".join(f"{k}={v:,}" for k, v in metrics.items())
         console.print(f"  {node}: {shown}")
+
+
+@app.command("upload")
+def upload_cmd(
+    journey_id: Annotated[str, typer.Argument(help="a running journey")],
+    file: Annotated[Path, typer.Argument(help="CSV with a header, or one id per line")],
+    node: Annotated[str | None, typer.Option(help="the file_entry node (if several)")] = None,
+    fmt: FormatOpt = OutFormat.table,
+) -> None:
+    """Enter FILE's customers at the running journey's file_entry node — all, or (a bad
+    line, an unknown id) nobody. Uploading the same list again enters nobody twice."""
+    from opsloop.store import Store
+    from opsloop.strategy import fileentry, service
+    from opsloop.warehouse import Warehouse
+
+    data = _read(file)
+    settings = get_settings()
+    settings.ensure_home()
+    store = Store.open(settings.database_url)
+    wh = Warehouse.open(settings.warehouse, read_only=True)
+    try:
+        with store.session() as s:
+            defn = service.running_definition(session=s, journey_id=journey_id)
+        got = fileentry.upload(
+            store=store,
+            wh=wh,
+            principal=LOCAL_OPERATOR,
+            defn=defn,
+            node_id=node,
+            data=data,
+            filename=file.name,
+            now=dt.datetime.now(dt.UTC),
+            policy=service.load_policy(settings.home),
+            ports=service.live_ports(settings.redis_url),
+        )
+    finally:
+        wh.close()
+        store.engine.dispose()
+    if fmt == OutFormat.json:
+        print_json(dataclasses.asdict(got))
+        return
+    console.print(
+        f"{got.journey_id} v{got.version} / {got.node}: rows {got.rows:,} · "
+        f"ids {got.unique_ids:,} · entered {got.entered:,} · global control {got.control:,} · "
+        f"skipped (re-entry) {got.skipped_reentry:,}",
+        highlight=False,
+    )
 
 
 @app.command("run")

@@ -93,6 +93,21 @@ class ApiEntryConfig(_Doc):
     source: str = Field(default="api", min_length=1, max_length=64)
 
 
+class FileEntryConfig(_Doc):
+    """Enter the customers listed in an uploaded file (``POST …/upload``, ``opsloop journey
+    upload``): a CSV whose header has ``id_column``, or one id per line; at most ``max_rows``."""
+
+    id_column: str = Field(default="customer_id", min_length=1, max_length=64)
+    max_rows: int = Field(default=100_000, ge=1, le=1_000_000)
+
+    @field_validator("id_column")
+    @classmethod
+    def _column(cls, value: str) -> str:
+        if value != value.strip() or any(ch in value for ch in ',"\r\n\t\x00'):
+            raise ValueError("a CSV header name: no commas, quotes, tabs or surrounding spaces")
+        return value
+
+
 # ---- judgment ----------------------------------------------------------------------
 
 
@@ -290,6 +305,11 @@ class ApiEntry(_Node):
     config: ApiEntryConfig
 
 
+class FileEntry(_Node):
+    kind: Literal["file_entry"]
+    config: FileEntryConfig
+
+
 class ConditionSplit(_Node):
     kind: Literal["condition"]
     config: ConditionConfig
@@ -372,6 +392,7 @@ Node = Annotated[
     SegmentEntry
     | EventEntry
     | ApiEntry
+    | FileEntry
     | ConditionSplit
     | AttributeSplit
     | WaitEvent
@@ -389,7 +410,7 @@ Node = Annotated[
     | Webhook,
     Field(discriminator="kind"),
 ]
-ENTRY_KINDS = frozenset({"segment_entry", "event_entry", "api_entry"})
+ENTRY_KINDS = frozenset({"segment_entry", "event_entry", "api_entry", "file_entry"})
 WAIT_KINDS = frozenset({"wait", "wait_event", "quiet_hours"})
 ACTION_KINDS = frozenset({"send_message", "issue_benefit", "rm_task", "tag", "webhook"})
 

@@ -32,7 +32,7 @@ from opsloop.store import Store
 from opsloop.strategy.cron import last_fire
 from opsloop.strategy.data import WarehouseData
 from opsloop.strategy.executor import EntryResult, Ports, RunContext, enter, tick
-from opsloop.strategy.journey import JourneyDefinition, validate_journey
+from opsloop.strategy.journey import ENTRY_KINDS, JourneyDefinition, validate_journey
 from opsloop.strategy.models import CustomerState, JourneyRow, JourneyVersionRow, NodeStat
 from opsloop.strategy.policy import (
     ContactCounters,
@@ -248,9 +248,20 @@ def entry_audience(
             assert sid is not None  # a document has the inline segment or its id
             saved = segment_store.get(store, segment_id=sid, principal=principal)
             return n.id, data.audience(saved.definition)
+    if any(n.kind == "file_entry" for n in defn.nodes):
+        raise InvalidInputError(
+            "this journey enters customers from an uploaded file: give the ids "
+            "(opsloop journey dry-run FILE.json --entry-file ids.csv, or customer_ids)",
+            where="nodes",
+        )
     raise InvalidInputError(
         "this journey has no segment entry; post customers to its API trigger", where="nodes"
     )
+
+
+def first_entry(defn: JourneyDefinition) -> str:
+    """Where given ids enter when no node is named: the document's first entry node."""
+    return next(n.id for n in defn.nodes if n.kind in ENTRY_KINDS)
 
 
 def _counters(redis_url: str | None) -> ContactCounters:
@@ -294,11 +305,12 @@ def run_entry(
     data = WarehouseData(wh, as_of=now, principal=principal)
     if ids is None:
         entry_node, ids = entry_audience(defn, data, entry_node, store=store, principal=principal)
-    elif entry_node is None:
-        entry_node = next(
-            n.id for n in defn.nodes if n.kind in ("api_entry", "event_entry", "segment_entry")
-        )
-    else:
+    else:  # given ids enter only when they are customers in the caller's scope
+        entry_node = entry_node or first_entry(defn)
+        if entry_node not in {n.id for n in defn.nodes if n.kind in ENTRY_KINDS}:
+            raise InvalidInputError(
+                f"{entry_node!r} is not an entry node of {defn.id!r}", where="entry_node"
+            )
         scoped = data.customers().select("customer_id")
         allowed = wh.execute(scoped.filter(scoped.customer_id.isin([int(i) for i in ids])))
         ids = allowed.column("customer_id").to_numpy().astype(np.int64)
@@ -335,9 +347,11 @@ def dry_run(
     now: dt.datetime,
     policy: ContactPolicy,
     ids: npt.NDArray[np.int64] | None = None,
+    entry_node: str | None = None,
 ) -> Forecast:
     """Run the first pass against today's data inside transactions that are rolled back.
 
+    ``ids`` (at ``entry_node``, else the first entry) replace the segment entry's audience.
     Counters already used this period (by running journeys) count, so the forecast's
     suppression figures are what a real run would meet now. It always uses the SQL
     counters, because Redis reservations would not roll back.
@@ -356,10 +370,8 @@ def dry_run(
     data = WarehouseData(wh, as_of=now, principal=principal)
     if ids is None:
         entry_node, ids = entry_audience(defn, data, store=store, principal=principal)
-    else:
-        entry_node = next(
-            n.id for n in defn.nodes if n.kind in ("api_entry", "event_entry", "segment_entry")
-        )
+    elif entry_node is None:
+        entry_node = first_entry(defn)
     res = enter(
         sessions=rollback,
         journey=defn,

@@ -16,12 +16,15 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, FastAPI, Path, Query, Request
+from fastapi import APIRouter, FastAPI, File, Path, Query, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
+from opsloop.access import audit
 from opsloop.access.principal import LOCAL_OPERATOR, Principal
-from opsloop.api.deps import SettingsDep, StoreDep, WarehouseDep, require
-from opsloop.strategy import catalog, service
+from opsloop.access.uploads import check_upload
+from opsloop.api.deps import ClientIp, SettingsDep, StoreDep, WarehouseDep, require
+from opsloop.errors import InvalidInputError
+from opsloop.strategy import catalog, fileentry, service
 from opsloop.strategy.journey import validate_journey
 
 RUNNER_ENV = "OPSLOOP_JOURNEY_RUNNER"
@@ -235,8 +238,9 @@ def enter(
     wh: WarehouseDep,
     settings: SettingsDep,
     principal: Maker,
+    ip: ClientIp,
 ) -> dict[str, Any]:
-    """The API trigger: enter these customers (those in the caller's scope) now."""
+    """The API trigger: enter these customers (those in the caller's scope) now; audited."""
     with store.session() as s:
         defn = service.running_definition(session=s, journey_id=journey_id)
     result = service.run_entry(
@@ -251,7 +255,68 @@ def enter(
         entry_node=body.entry_node,
         ports=service.live_ports(settings.redis_url),
     )
+    with store.session() as s:
+        audit.record(
+            s,
+            actor=principal,
+            action="journey.enter",
+            target_type="journey",
+            target_id=f"{journey_id}@v{defn.version}",
+            ip=ip,
+            after={
+                "entry_key": body.entry_key,
+                "requested": len(body.customer_ids),
+                "in_scope": result.candidates,
+                "entered": result.entered,
+                "control": result.control,
+                "skipped_reentry": result.skipped_reentry,
+            },
+        )
     return dataclasses.asdict(result)
+
+
+@router.post("/journeys/{journey_id}/upload")
+async def upload(
+    journey_id: JourneyId,
+    file: Annotated[UploadFile, File(description="CSV with a header, or one id per line")],
+    store: StoreDep,
+    wh: WarehouseDep,
+    settings: SettingsDep,
+    principal: Maker,
+    ip: ClientIp,
+    node: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")] = None,
+) -> dict[str, Any]:
+    """The file entry: every id in the file enters the running journey at its ``file_entry``
+    node, or — a bad line, or an id not in the caller's scope — nobody does."""
+    data = await file.read(fileentry.MAX_FILE_BYTES + 1)
+    check_upload(
+        filename=file.filename or "",
+        content_type=file.content_type or "",
+        size=len(data),
+        head=data[:16],
+        max_bytes=fileentry.MAX_FILE_BYTES,
+    )
+    if not (file.filename or "").lower().endswith(".csv"):
+        raise InvalidInputError("upload a .csv of customer ids", where="filename")
+
+    def run() -> fileentry.UploadResult:
+        with store.session() as s:
+            defn = service.running_definition(session=s, journey_id=journey_id)
+        return fileentry.upload(
+            store=store,
+            wh=wh,
+            principal=principal,
+            defn=defn,
+            node_id=node,
+            data=data,
+            filename=file.filename or "",
+            now=_now(),
+            policy=service.load_policy(settings.home),
+            ports=service.live_ports(settings.redis_url),
+            ip=ip,
+        )
+
+    return dataclasses.asdict(await asyncio.to_thread(run))
 
 
 @router.post("/journeys/{journey_id}/tick")
