@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -42,6 +41,7 @@ from opsloop.collect.asgi import TrackingFastPath
 from opsloop.errors import OpsloopError
 from opsloop.logging import get_logger
 from opsloop.reach.asgi import SlotFastPath
+from opsloop.runtime.heap import calm_gc
 from opsloop.runtime.metrics import MetricsMiddleware
 from opsloop.runtime.profile import check_profile, migrates_on_open
 from opsloop.settings import Settings, get_settings
@@ -75,10 +75,7 @@ def create_app(
         app.state.store = Store.open(settings.database_url, migrate=migrates_on_open(settings))
         app.state.warehouse = Warehouse.open(settings.warehouse)
         log.info("started", home=str(settings.home), warehouse=settings.warehouse)
-        # Everything imported and opened so far lives as long as the process: keep it out
-        # of the cyclic GC's full collections, which walked ~330k such objects for
-        # 150-220 ms per collection and stalled every request in flight (coupon-grab p99).
-        gc.freeze()
+        calm_gc()  # full GC passes over the start-up heap stalled every request in flight
         if on_ready is not None:
             on_ready()
         try:

@@ -30,7 +30,6 @@ from opsloop.collect.asgi import (
     sensors_form,
 )
 from opsloop.collect.flush import Flusher
-from opsloop.collect.heap import calm_gc
 from opsloop.collect.log import LogError
 from opsloop.collect.segment import BadEventError
 from opsloop.collect.service import Collector
@@ -46,7 +45,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     flusher = Flusher(collector.log, store=app.state.store, warehouse=app.state.warehouse)
     app.state.collector = collector
     app.state.collect_flusher = flusher
-    calm_gc()  # the flusher's garbage must not make full collections stall acks
     try:
         yield
     finally:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from opsloop.collect import heap
+from opsloop.runtime import heap
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def test_freezes_once_and_raises_gen0(restore_gc: None) -> None:
 
 
 def test_zero_turns_it_off(restore_gc: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPSLOOP_COLLECT_GC_GEN0", "0")
+    monkeypatch.setenv("OPSLOOP_GC_GEN0", "0")
     before = gc.get_threshold()
     assert heap.calm_gc() is False
     assert gc.get_threshold() == before
