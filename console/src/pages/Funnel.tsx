@@ -85,8 +85,14 @@ export default function Funnel() {
               <Form.Item name="window_days" label={t("窗口天数")}>
                 <InputNumber min={1} max={365} />
               </Form.Item>
-              <Form.Item name="order" label="order">
-                <Select style={{ width: 100 }} options={[{ value: "loose" }, { value: "strict" }]} />
+              <Form.Item name="order" label={t("步骤顺序")}>
+                <Select
+                  style={{ width: 120 }}
+                  options={[
+                    { value: "loose", label: t("宽松") },
+                    { value: "strict", label: t("严格") },
+                  ]}
+                />
               </Form.Item>
               <Form.Item name="start" label={t("开始日期")}>
                 <Input style={{ width: 120 }} data-testid="funnel-start" />
@@ -131,10 +137,10 @@ export default function Funnel() {
                 data-testid="funnel-table"
                 columns={[
                   { title: "#", dataIndex: "step" },
-                  { title: "event", dataIndex: "event" },
+                  { title: t("事件"), dataIndex: "event" },
                   { title: t("人数"), dataIndex: "customers" },
                   { title: t("转化率"), dataIndex: "conversion", render: (v: number) => percent(v) },
-                  { title: "← %", dataIndex: "from_previous", render: (v: number) => percent(v) },
+                  { title: t("较上一步"), dataIndex: "from_previous", render: (v: number) => percent(v) },
                 ]}
               />
             </>

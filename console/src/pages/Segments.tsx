@@ -348,7 +348,7 @@ export default function Segments() {
                 pagination={false}
                 dataSource={preview.by_condition}
                 columns={[
-                  { title: "where", dataIndex: "where" },
+                  { title: t("条件"), dataIndex: "where" },
                   { title: t("类型"), dataIndex: "kind" },
                   { title: t("人数"), dataIndex: "count" },
                 ]}
