@@ -42,3 +42,26 @@ def test_mmap_threshold_is_pinned_on_glibc() -> None:
     pinned = heap.pin_mmap_threshold()
     if platform.libc_ver()[0] == "glibc":
         assert pinned is True  # mallopt found and accepted the threshold
+
+
+def test_gil_switch_interval_is_set_and_can_be_turned_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    before = sys.getswitchinterval()
+    try:
+        assert heap.shorten_gil_switch() is True  # default 0.5 ms
+        assert sys.getswitchinterval() == pytest.approx(0.0005)
+        monkeypatch.setenv("OPSLOOP_GIL_SWITCH_MS", "2")
+        assert heap.shorten_gil_switch() is True
+        assert sys.getswitchinterval() == pytest.approx(0.002)
+        sys.setswitchinterval(before)
+        monkeypatch.setenv("OPSLOOP_GIL_SWITCH_MS", "0")
+        assert heap.shorten_gil_switch() is False
+        assert sys.getswitchinterval() == before
+        monkeypatch.setenv("OPSLOOP_GIL_SWITCH_MS", "-1")
+        with pytest.raises(ValueError, match="gil_switch_ms"):
+            heap.shorten_gil_switch()
+    finally:
+        sys.setswitchinterval(before)

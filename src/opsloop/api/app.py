@@ -41,7 +41,7 @@ from opsloop.collect.asgi import TrackingFastPath
 from opsloop.errors import OpsloopError
 from opsloop.logging import get_logger
 from opsloop.reach.asgi import SlotFastPath
-from opsloop.runtime.heap import calm_gc
+from opsloop.runtime.heap import calm_gc, shorten_gil_switch
 from opsloop.runtime.metrics import MetricsMiddleware
 from opsloop.runtime.profile import check_profile, migrates_on_open
 from opsloop.settings import Settings, get_settings
@@ -76,6 +76,7 @@ def create_app(
         app.state.warehouse = Warehouse.open(settings.warehouse)
         log.info("started", home=str(settings.home), warehouse=settings.warehouse)
         calm_gc()  # full GC passes over the start-up heap stalled every request in flight
+        shorten_gil_switch()  # background threads held the GIL up to 5 ms per hand-back
         if on_ready is not None:
             on_ready()
         try:
