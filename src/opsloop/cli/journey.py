@@ -12,6 +12,7 @@ import orjson
 import typer
 
 from opsloop.access.principal import LOCAL_OPERATOR
+from opsloop.cli.local import open_local
 from opsloop.cli.output import console, print_json
 from opsloop.errors import InvalidInputError
 from opsloop.settings import get_settings
@@ -86,18 +87,14 @@ def dry_run_cmd(
 
     A journey that enters from a file needs ``--entry-file``: its ids are checked as an
     upload would check them (every one a customer), then enter the forecast."""
-    from opsloop.store import Store
     from opsloop.strategy import fileentry, service
-    from opsloop.warehouse import Warehouse
 
     doc = _load(file)
     at = dt.datetime.fromisoformat(now) if now else dt.datetime.now(dt.UTC)
     at = at if at.tzinfo else at.replace(tzinfo=dt.UTC)
     settings = get_settings()
     settings.ensure_home()
-    store = Store.open(settings.database_url)
-    wh = Warehouse.open(settings.warehouse, read_only=True)
-    try:
+    with open_local() as (store, wh):
         ids, entry = None, None
         if entry_file is not None:
             entry_node = fileentry.file_node(validate_journey(doc), node)
@@ -115,9 +112,6 @@ def dry_run_cmd(
             ids=ids,
             entry_node=entry,
         )
-    finally:
-        wh.close()
-        store.engine.dispose()
     if fmt == OutFormat.json:
         print_json(dataclasses.asdict(forecast))
         return
@@ -140,16 +134,12 @@ def upload_cmd(
 ) -> None:
     """Enter FILE's customers at the running journey's file_entry node — all, or (a bad
     line, an unknown id) nobody. Uploading the same list again enters nobody twice."""
-    from opsloop.store import Store
     from opsloop.strategy import fileentry, service
-    from opsloop.warehouse import Warehouse
 
     data = _read(file)
     settings = get_settings()
     settings.ensure_home()
-    store = Store.open(settings.database_url)
-    wh = Warehouse.open(settings.warehouse, read_only=True)
-    try:
+    with open_local() as (store, wh):
         with store.session() as s:
             defn = service.running_definition(session=s, journey_id=journey_id)
         got = fileentry.upload(
@@ -164,9 +154,6 @@ def upload_cmd(
             policy=service.load_policy(settings.home),
             ports=service.live_ports(settings.redis_url),
         )
-    finally:
-        wh.close()
-        store.engine.dispose()
     if fmt == OutFormat.json:
         print_json(dataclasses.asdict(got))
         return

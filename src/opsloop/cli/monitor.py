@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from opsloop.cli.local import open_local
 from opsloop.cli.output import print_json
 from opsloop.settings import get_settings
 
 if TYPE_CHECKING:
-    from opsloop.store import Store
-    from opsloop.warehouse import Warehouse
+    pass
 
 app = typer.Typer(help="Monitoring center (运营监控中心).", no_args_is_help=True)
 
@@ -61,7 +59,7 @@ def refresh() -> None:
     from opsloop.access.clock import utcnow
     from opsloop.monitor.dashboards.reports import refresh_due
 
-    with _open() as (store, wh):
+    with open_local() as (store, wh):
         print_json({"refreshed": refresh_due(store=store, wh=wh, now=utcnow())})
 
 
@@ -71,7 +69,7 @@ def check_alerts() -> None:
     from opsloop.access.clock import utcnow
     from opsloop.monitor.dashboards.alerts import check_due
 
-    with _open() as (store, wh):
+    with open_local() as (store, wh):
         print_json({"checks": check_due(store=store, wh=wh, now=utcnow())})
 
 
@@ -107,7 +105,7 @@ def campaign(
     """Incremental effect vs the holdout, costs from the ledgers, ROI."""
     from opsloop.monitor.campaign import campaign_evaluation
 
-    with _open() as (store, wh):
+    with open_local() as (store, wh):
         print_json(
             campaign_evaluation(
                 wh=wh,
@@ -121,18 +119,3 @@ def campaign(
                 fixed_cost=fixed_cost,
             )
         )
-
-
-@contextmanager
-def _open() -> Iterator[tuple[Store, Warehouse]]:
-    from opsloop.store import Store
-    from opsloop.warehouse import Warehouse
-
-    settings = get_settings()
-    store = Store.open(settings.database_url)
-    wh = Warehouse.open(settings.warehouse, read_only=True)
-    try:
-        yield store, wh
-    finally:
-        wh.close()
-        store.close()
