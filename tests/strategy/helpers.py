@@ -176,3 +176,16 @@ def send_journey(jid: str, channel: str = "sms") -> dict[str, Any]:
         ],
         "edges": [{"from": "entry", "to": "send"}],
     }
+
+
+def webhook_doc(config: dict[str, Any]) -> dict[str, Any]:
+    """api entry → one webhook node ``call`` with this config."""
+    return {
+        "id": "hooks",
+        "name": "hooks",
+        "nodes": [
+            {"id": "entry", "kind": "api_entry", "config": {}},
+            {"id": "call", "kind": "webhook", "config": config},
+        ],
+        "edges": [{"from": "entry", "to": "call"}],
+    }

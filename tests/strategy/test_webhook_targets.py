@@ -22,6 +22,7 @@ import numpy as np
 import orjson
 import pytest
 from sqlalchemy import select
+from tests.strategy.helpers import webhook_doc
 
 from opsloop.reach import signing
 from opsloop.reach.channels import targets
@@ -38,18 +39,6 @@ from opsloop.strategy.sinks import ReachSink
 
 NOW = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)
 SECRET = b"node-hook-secret-0123456789"
-
-
-def _doc(config: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": "hooks",
-        "name": "hooks",
-        "nodes": [
-            {"id": "entry", "kind": "api_entry", "config": {}},
-            {"id": "call", "kind": "webhook", "config": config},
-        ],
-        "edges": [{"from": "entry", "to": "call"}],
-    }
 
 
 @pytest.mark.parametrize(
@@ -116,23 +105,24 @@ def test_a_wildcard_host_resolving_to_a_private_address_is_refused_at_send(
 
 def test_validation_names_the_node_and_field_of_a_host_not_allowed() -> None:
     hosts = {"webhook": ("crm.bank.example",), "partner": ("*.partner.example",)}
-    doc = _doc({"url": "https://crm.bank.example/leads/{{ customer_id }}"})
+    doc = webhook_doc({"url": "https://crm.bank.example/leads/{{ customer_id }}"})
     assert validate_journey(doc, webhook_hosts=hosts).node("call").config.channel == "webhook"
     with pytest.raises(JourneyValidationError) as bad:
-        validate_journey(_doc({"url": "https://evil.example/x"}), webhook_hosts=hosts)
+        validate_journey(webhook_doc({"url": "https://evil.example/x"}), webhook_hosts=hosts)
     assert bad.value.where == "nodes[1].config.url"
     assert "'call'" in str(bad.value) and "evil.example" in str(bad.value)
     with pytest.raises(JourneyValidationError) as plain:
-        validate_journey(_doc({"url": "http://crm.bank.example/x"}), webhook_hosts=hosts)
+        validate_journey(webhook_doc({"url": "http://crm.bank.example/x"}), webhook_hosts=hosts)
     assert plain.value.where == "nodes[1].config.url"
     with pytest.raises(JourneyValidationError) as channel:
         validate_journey(
-            _doc({"url": "https://crm.bank.example/x", "channel": "sms"}), webhook_hosts=hosts
+            webhook_doc({"url": "https://crm.bank.example/x", "channel": "sms"}),
+            webhook_hosts=hosts,
         )
     assert channel.value.where == "nodes[1].config.channel"
     assert "partner, webhook" in str(channel.value)
     # without a Reach config only the URL's form is checked (the send checks the host)
-    assert validate_journey(_doc({"url": "https://evil.example/x"})).node("call")
+    assert validate_journey(webhook_doc({"url": "https://evil.example/x"})).node("call")
 
 
 @dataclass
@@ -173,7 +163,7 @@ class Recorder:
 
 def _enqueue(store: Store, url: str, channel: str, ids: list[int]) -> None:
     cfg = validate_journey(
-        _doc({"url": url, "headers": {"X-Lead-Key": "{{ key }}"}, "channel": channel})
+        webhook_doc({"url": url, "headers": {"X-Lead-Key": "{{ key }}"}, "channel": channel})
     ).node("call")
     batch = StepBatch("hooks", 2, "call", np.array(ids, np.int64), np.ones(len(ids), np.int64), NOW)
     with store.session() as s:

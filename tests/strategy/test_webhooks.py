@@ -10,6 +10,7 @@ import numpy as np
 import orjson
 import pytest
 from sqlalchemy import select
+from tests.strategy.helpers import webhook_doc
 
 from opsloop.reach.models import OutboxRow
 from opsloop.reach.outbox import journey_key
@@ -21,31 +22,19 @@ from opsloop.strategy.sinks import ReachSink
 NOW = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)
 
 
-def _doc(config: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": "hooks",
-        "name": "hooks",
-        "nodes": [
-            {"id": "entry", "kind": "api_entry", "config": {}},
-            {"id": "call", "kind": "webhook", "config": config},
-        ],
-        "edges": [{"from": "entry", "to": "call"}],
-    }
-
-
 def test_a_valid_node_keeps_its_url_headers_and_channel() -> None:
     cfg = {
         "url": "https://crm.bank.example/leads/{{ customer_id }}?src={{ journey_id }}",
         "headers": {"X-Lead-Key": "{{ key }}", "Authorization": "Bearer static-token"},
         "channel": "crm_hook",
     }
-    node = validate_journey(_doc(cfg)).node("call")
+    node = validate_journey(webhook_doc(cfg)).node("call")
     assert node.config.url == cfg["url"]
     assert node.config.headers == cfg["headers"]
     assert node.config.channel == "crm_hook"
-    assert validate_journey(_doc({"url": "https://a.example/x"})).node("call").config.channel == (
-        "webhook"
-    )
+    assert validate_journey(webhook_doc({"url": "https://a.example/x"})).node(
+        "call"
+    ).config.channel == ("webhook")
 
 
 @pytest.mark.parametrize(
@@ -71,7 +60,7 @@ def test_bad_configs_are_refused_naming_node_and_field(
     config: dict[str, Any], field: str, words: str
 ) -> None:
     with pytest.raises(JourneyValidationError) as err:
-        validate_journey(_doc(config))
+        validate_journey(webhook_doc(config))
     issues = err.value.issues
     assert any(
         i.where.startswith("nodes[1]") and field in i.where and words in i.message for i in issues
@@ -82,7 +71,7 @@ def test_reach_sink_renders_each_customers_call_once(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path}/ops.db")
     cfg = (
         validate_journey(
-            _doc(
+            webhook_doc(
                 {
                     "url": "https://crm.bank.example/leads/{{ customer_id }}?v={{ visit }}",
                     "headers": {"X-Lead-Key": "{{ key }}", "X-Team": "retail"},
