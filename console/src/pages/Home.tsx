@@ -46,13 +46,13 @@ function Alerts() {
   if (error) return <ErrorNote error={error} />;
   if (!health) return <Skeleton active paragraph={{ rows: 2 }} />;
   const items = [
-    ...(health.stuck.length ? [`${t("旅程健康")}: stuck × ${health.stuck.length}`] : []),
-    ...(health.failed_sends.length ? [`failed sends × ${health.failed_sends.length}`] : []),
+    ...(health.stuck.length ? [`${t("旅程卡住的客户")} × ${health.stuck.length}`] : []),
+    ...(health.failed_sends.length ? [`${t("发送失败")} × ${health.failed_sends.length}`] : []),
     ...Object.entries(health.suppressions)
       .filter(([, v]) => v.spike)
-      .map(([k, v]) => `${k} ${v.day}: ${v.count} (z=${v.robust_z.toFixed(1)})`),
+      .map(([k, v]) => `${t("触达拦截激增")} ${k} ${v.day}: ${v.count} (z=${v.robust_z.toFixed(1)})`),
   ];
-  if (!items.length) return <Alert type="success" showIcon message={`${t("旅程健康")}: OK`} />;
+  if (!items.length) return <Alert type="success" showIcon message={`${t("旅程健康")}: ${t("无异常")}`} />;
   // Plain markup, not antd's List: List brings Pagination and Select into the first load.
   return (
     <div style={{ display: "flex", flexDirection: "column", gap: 8 }}>
@@ -79,7 +79,9 @@ export function Home({ me }: { me: Me }) {
   const month = (p: string) => p.slice(0, 7);
   return (
     <div data-testid="home">
-      <Note>as of {data.as_of}</Note>
+      <Note>
+        {t("数据截至")} {data.as_of}
+      </Note>
       <Row gutter={[16, 16]} style={{ marginTop: 8 }}>
         <Col span={6}>
           <Panel>

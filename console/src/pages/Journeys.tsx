@@ -38,6 +38,7 @@ import {
   type FlowEdge,
   type FlowNode,
   type Group,
+  metricLabel,
 } from "../journey";
 
 interface Data extends Record<string, unknown> {
@@ -123,8 +124,8 @@ function JourneyNode({ id, data, selected }: NodeProps<JNode>) {
       {Object.keys(counts).length > 0 && (
         <div data-testid={`counts-${id}`} style={{ marginTop: 4 }}>
           {Object.entries(counts).map(([k, v]) => (
-            <Tag key={k} color="blue" style={{ fontSize: 11, marginBottom: 2 }}>
-              {k}: {v}
+            <Tag key={k} color="blue" style={{ fontSize: 11, marginBottom: 2 }} data-metric={k} title={k}>
+              {metricLabel(k, t)}: {v}
             </Tag>
           ))}
         </div>
@@ -386,7 +387,7 @@ function Canvas() {
       );
       setNodes((ns) => ns.map((n) => ({ ...n, data: { ...n.data, error: undefined, errorField: undefined, counts: f.nodes[n.id] ?? {} } })));
       setSummary({ candidates: f.candidates, entered: f.entered, control: f.control, sent: f.sent, suppressed: f.suppressed, cost_cents: f.estimated_cost_cents });
-      setStatus({ type: "success", text: `${t("试运行")}: entered ${f.entered}` });
+      setStatus({ type: "success", text: `${t("试运行")}: ${t("进入")} ${f.entered}` });
     });
   const save = () =>
     run(t("保存"), async () => {
@@ -536,7 +537,9 @@ function Canvas() {
         {summary && (
           <Space style={{ marginTop: 8 }} wrap data-testid="dry-run-summary">
             {Object.entries(summary).map(([k, v]) => (
-              <Badge key={k} count={`${k}: ${v}`} color="#1677ff" overflowCount={Number.MAX_SAFE_INTEGER} />
+              <span key={k} data-metric={k}>
+                <Badge count={k === "cost_cents" ? `${t("预计成本")}: ¥${(v / 100).toLocaleString()}` : `${metricLabel(k, t)}: ${v}`} color="#1677ff" overflowCount={Number.MAX_SAFE_INTEGER} />
+              </span>
             ))}
           </Space>
         )}
