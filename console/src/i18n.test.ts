@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { translate } from "./i18n";
 import { GROUP_LABELS, KINDS, METRIC_LABELS, STATUS_ZH } from "./journey";
 import { ACTIONS_BY_STATUS, TEMPLATE_ZH } from "./activity";
-import { COLUMN_ZH, STAGE_ZH, VALUE_ZH } from "./labels";
+import { COLUMN_ZH, FEATURE_ZH, STAGE_ZH, VALUE_ZH } from "./labels";
 
 const HAN = /[\u4e00-\u9fff]/;
 
@@ -42,6 +42,7 @@ describe("i18n", () => {
     const labels = [
       ...Object.values(COLUMN_ZH),
       ...Object.values(STAGE_ZH),
+      ...Object.values(FEATURE_ZH),
       ...Object.values(VALUE_ZH).flatMap((m) => Object.values(m)),
       ...Object.values(TEMPLATE_ZH).flat(),
       ...Object.values(ACTIONS_BY_STATUS).flatMap((xs) => xs.map(([, zh]) => zh)),

@@ -250,5 +250,8 @@ export function metricLabel(metric: string, t: (zh: string) => string): string {
   return `${head}·${DETAIL_ZH[detail] ? t(DETAIL_ZH[detail]) : detail}`;
 }
 
+/** A branch name on the canvas: yes/no/timeout in words, named arms (A/B…) as written. */
+export const branchLabel = (branch: string, t: (zh: string) => string): string => (DETAIL_ZH[branch] ? t(DETAIL_ZH[branch]) : branch);
+
 /** Labels of the counters, for the i18n test (passed to t() by metricLabel). */
 export const METRIC_LABELS = [...Object.values(METRIC_ZH), ...Object.values(DETAIL_ZH)];

@@ -72,6 +72,7 @@ export const VALUE_ZH: Record<string, Record<string, string>> = {
   },
   category: { deposit: "存款", wealth: "理财", fund: "基金", insurance: "保险", loan: "贷款", card: "银行卡" },
   gender: { M: "男", F: "女" },
+  reason: { no_consent: "未授权", dnd: "免打扰", quiet_hours: "免打扰时段", frequency_cap: "频控", capped: "频控", exhausted: "权益用尽" },
   outcome: { success: "成功", failure: "未成功", yes: "是", no: "否" },
   channel: {
     sms: "短信",
@@ -114,3 +115,51 @@ export const STAGE_ZH: Record<string, string> = {
   churned: "流失",
   absent: "不在册",
 };
+
+/** The churn / propensity models' features (insight/models/features.py), for their reasons. */
+export const FEATURE_ZH: Record<string, string> = {
+  age: "年龄",
+  tenure_days: "开户天数",
+  income_monthly: "月收入",
+  kyc_risk_level: "风险等级",
+  products_held: "持有产品数",
+  aum_last: "当前资产",
+  aum_3m_ago: "3个月前资产",
+  aum_ratio_3m: "资产较3个月前",
+  deposit_last: "存款余额",
+  wealth_last: "理财余额",
+  loan_last: "贷款余额",
+  txn_30d: "近30天交易笔数",
+  txn_prev_60d: "此前60天交易笔数",
+  in_30d: "近30天转入",
+  in_prev_60d: "此前60天转入",
+  out_30d: "近30天转出",
+  out_prev_60d: "此前60天转出",
+  logins_30d: "近30天登录",
+  logins_prev_60d: "此前60天登录",
+  sessions_30d: "近30天访问",
+  sessions_prev_60d: "此前60天访问",
+  fund_buys_30d: "近30天基金申购",
+  fund_buys_90d: "近90天基金申购",
+  fund_buys_prev_60d: "此前60天基金申购",
+  fund_views_90d: "近90天基金浏览",
+};
+
+/** "资产较3个月前=0.64; 近30天交易笔数=0": a model's reasons in words. */
+export function reasonsText(reasons: unknown, t: (zh: string) => string): string {
+  let list: unknown = reasons;
+  if (typeof reasons === "string") {
+    try {
+      list = JSON.parse(reasons);
+    } catch {
+      return reasons;
+    }
+  }
+  if (!Array.isArray(list)) return "";
+  return list
+    .map((r: { feature?: unknown; value?: unknown }) => {
+      const f = String(r?.feature ?? "");
+      return `${FEATURE_ZH[f] ? t(FEATURE_ZH[f]) : f}=${String(r?.value ?? "")}`;
+    })
+    .join("; ");
+}

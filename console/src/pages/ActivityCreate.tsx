@@ -38,14 +38,14 @@ function Review({ values, benefits }: { values: ActivityForm; benefits: Benefit[
         <Descriptions.Item label={t("权益")} span={2}>
           {given.join("、") || "—"}
         </Descriptions.Item>
-        <Descriptions.Item label={t("活动时间")} span={2}>{`${String(doc.starts_at)} ~ ${String(doc.ends_at)}`}</Descriptions.Item>
+        <Descriptions.Item label={t("活动时间")} span={2}>{`${String(doc.starts_at).replace("T", " ")} ~ ${String(doc.ends_at).replace("T", " ")}`}</Descriptions.Item>
         <Descriptions.Item label={t("预算")}>{budget === undefined ? t("不限") : `¥${(budget / 100).toLocaleString()}`}</Descriptions.Item>
         <Descriptions.Item label={t("风险等级")}>{kyc?.length ? kyc.join(", ") : t("不限")}</Descriptions.Item>
         <Descriptions.Item label={t("落地页标题")} span={2}>
           {(doc.landing as { title: string }).title}
         </Descriptions.Item>
       </Descriptions>
-      <details>
+      <details style={{ marginBottom: 12 }}>
         <summary style={{ cursor: "pointer", color: "rgba(0,0,0,0.45)" }}>{t("查看活动定义 (JSON)")}</summary>
         <pre data-testid="activity-review" style={{ background: "#fafafa", padding: 12, maxHeight: 360, overflow: "auto" }}>
           {JSON.stringify(doc, null, 2)}

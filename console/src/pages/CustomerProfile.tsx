@@ -9,7 +9,7 @@ import { Chart } from "../components/Chart";
 import { ErrorNote } from "../components/Missing";
 import { bigNumber } from "../format";
 import { useI18n } from "../i18n";
-import { cellText, columnTitle, STAGE_ZH } from "../labels";
+import { cellText, columnTitle, reasonsText, STAGE_ZH } from "../labels";
 import type { Customer } from "./Customers";
 
 type Row = Record<string, unknown>;
@@ -49,18 +49,6 @@ function RowsTable({ rows, testId }: { rows: Row[]; testId?: string }) {
 function ScoresTable({ rows }: { rows: Row[] }) {
   const { t } = useI18n();
   if (!rows.length) return <Empty image={Empty.PRESENTED_IMAGE_SIMPLE} description={t("暂无数据")} />;
-  const reasons = (v: unknown): string => {
-    let list: unknown = v;
-    if (typeof v === "string") {
-      try {
-        list = JSON.parse(v);
-      } catch {
-        return v;
-      }
-    }
-    if (!Array.isArray(list)) return show(v);
-    return list.map((r: { feature?: unknown; value?: unknown }) => `${show(r.feature)} = ${show(r.value)}`).join("; ");
-  };
   return (
     <Table
       size="small"
@@ -69,10 +57,10 @@ function ScoresTable({ rows }: { rows: Row[] }) {
       dataSource={rows}
       pagination={false}
       columns={[
-        { title: t("模型"), dataIndex: "model", render: (v: unknown) => cellText("model", v, t) },
+        { title: t("模型"), dataIndex: "model", render: (v: unknown) => <span style={{ whiteSpace: "nowrap" }}>{cellText("model", v, t)}</span> },
         { title: t("评分"), dataIndex: "score", render: (v: unknown) => (typeof v === "number" ? v.toFixed(3) : show(v)) },
         { title: t("等级"), dataIndex: "band", render: (v: unknown) => cellText("band", v, t) },
-        { title: t("主要原因"), dataIndex: "reasons", render: reasons },
+        { title: t("主要原因"), dataIndex: "reasons", render: (v: unknown) => reasonsText(v, t) },
         { title: t("评分时间"), dataIndex: "scored_at", render: (v: unknown) => show(v).replace("T", " ").slice(0, 16) },
       ]}
     />

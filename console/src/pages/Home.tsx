@@ -42,7 +42,7 @@ function Alerts() {
     get<JourneyHealth>("/api/v1/monitor/journey-health").then(setHealth, setError);
   }, []);
   // Journey health is bank-wide only: a branch user is told so, not shown an error.
-  if (error instanceof ApiError && error.status === 403) return <Alert type="info" showIcon message={error.message} />;
+  if (error instanceof ApiError && error.status === 403) return <Alert type="info" showIcon message={t("旅程健康告警只对总行（全行范围）用户开放")} />;
   if (error) return <ErrorNote error={error} />;
   if (!health) return <Skeleton active paragraph={{ rows: 2 }} />;
   const items = [
@@ -140,7 +140,7 @@ export function Home({ me }: { me: Me }) {
               option={{
                 tooltip: { trigger: "axis" },
                 grid: { left: 60, right: 20, top: 20, bottom: 30 },
-                xAxis: { type: "category", data: [t("新增客户"), t("活跃客户"), t("非活跃客户")] },
+                xAxis: { type: "category", data: [t("新增客户"), t("活跃客户"), t("非活跃客户")], axisLabel: { interval: 0 } },
                 yAxis: { type: "value" },
                 series: [
                   {

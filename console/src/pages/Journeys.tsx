@@ -38,6 +38,7 @@ import {
   type FlowEdge,
   type FlowNode,
   type Group,
+  branchLabel,
   metricLabel,
 } from "../journey";
 
@@ -149,7 +150,9 @@ function JourneyNode({ id, data, selected }: NodeProps<JNode>) {
       {outs.length > 1 && (
         <div style={{ display: "flex", justifyContent: "space-around", color: "#999", fontSize: 10, marginTop: 4 }}>
           {outs.map((b) => (
-            <span key={b}>{b}</span>
+            <span key={b} title={b}>
+              {branchLabel(b, t)}
+            </span>
           ))}
         </div>
       )}
@@ -301,7 +304,7 @@ function Canvas() {
           source: e.source,
           target: e.target,
           sourceHandle: e.branch,
-          label: e.branch !== "next" ? e.branch : undefined,
+          label: e.branch !== "next" ? branchLabel(e.branch, t) : undefined,
         })),
       );
       setJid(got.journey_id);
@@ -309,7 +312,7 @@ function Canvas() {
       setSelected(null);
       setSummary(null);
     },
-    [setNodes, setEdges],
+    [setNodes, setEdges, t],
   );
   const refresh = useCallback(
     async (id: string) => {
@@ -350,7 +353,7 @@ function Canvas() {
   };
   const onConnect = (c: Connection) =>
     setEdges((es) =>
-      addEdge({ ...c, id: `${c.source}-${c.sourceHandle}-${c.target}`, label: c.sourceHandle !== "next" ? c.sourceHandle : undefined }, es),
+      addEdge({ ...c, id: `${c.source}-${c.sourceHandle}-${c.target}`, label: c.sourceHandle && c.sourceHandle !== "next" ? branchLabel(c.sourceHandle, t) : undefined }, es),
     );
   const clearMarks = () => setNodes((ns) => ns.map((n) => ({ ...n, data: { ...n.data, error: undefined, errorField: undefined } })));
   const showError = (e: unknown) => {

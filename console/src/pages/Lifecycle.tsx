@@ -10,7 +10,7 @@ import { ErrorNote } from "../components/Missing";
 import { percent } from "../format";
 import { useI18n } from "../i18n";
 import { flowSankey, type FlowLink } from "../insight";
-import { STAGE_ZH, VALUE_ZH } from "../labels";
+import { reasonsText, STAGE_ZH, VALUE_ZH } from "../labels";
 
 interface Flow {
   by: "stage" | "tier";
@@ -97,6 +97,7 @@ export default function Lifecycle() {
                     data: sankey.nodes,
                     links: sankey.links,
                     nodeAlign: "justify",
+                    nodeGap: 14, // small stages (不在册, 流失) keep their labels apart
                     emphasis: { focus: "adjacency" },
                     lineStyle: { color: "gradient", curveness: 0.5 },
                   },
@@ -162,7 +163,7 @@ function ScoredList({ model }: { model: "churn" | "propensity" }) {
           {
             title: t("主要原因"),
             dataIndex: "reasons",
-            render: (rs: Scored["reasons"]) => rs.map((r) => `${r.feature}=${String(r.value)}`).join("; "),
+            render: (rs: Scored["reasons"]) => <span title={rs.map((r) => `${r.feature}=${String(r.value)}`).join("; ")}>{reasonsText(rs, t)}</span>,
           },
         ]}
       />
