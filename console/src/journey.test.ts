@@ -106,3 +106,15 @@ describe("fieldOfError", () => {
     expect(fieldOfError(null)).toBeNull();
   });
 });
+
+describe("metricLabel", () => {
+  it("names a node's counters in the operator's words, keeping unknown ones as they are", async () => {
+    const { metricLabel } = await import("./journey");
+    const zh = (s: string) => s;
+    expect(metricLabel("entered", zh)).toBe("进入");
+    expect(metricLabel("branch:yes", zh)).toBe("分支·是");
+    expect(metricLabel("suppressed:no_consent", zh)).toBe("被拦截·未授权");
+    expect(metricLabel("suppressed:some_new_reason", zh)).toBe("被拦截·some_new_reason");
+    expect(metricLabel("brand_new", zh)).toBe("brand_new");
+  });
+});

@@ -213,3 +213,45 @@ export function fieldOfError(where: string | null): (string | number)[] | null {
   }
   return path;
 }
+
+const METRIC_ZH: Record<string, string> = {
+  candidates: "候选",
+  entered: "进入",
+  exited: "退出",
+  done: "完成",
+  waiting: "等待中",
+  timeout: "超时",
+  control: "对照组",
+  sent: "发送",
+  issued: "发放",
+  suppressed: "被拦截",
+  branch: "分支",
+  cost_cents: "成本(分)",
+};
+const DETAIL_ZH: Record<string, string> = {
+  next: "下一步",
+  yes: "是",
+  no: "否",
+  dnd: "免打扰",
+  no_consent: "未授权",
+  quiet_hours: "免打扰时段",
+  frequency_cap: "频控",
+  capped: "频控",
+  exhausted: "权益用尽",
+  timeout: "超时",
+};
+
+/** A node or dry-run counter ("suppressed:no_consent") in the operator's words. */
+export function metricLabel(metric: string, t: (zh: string) => string): string {
+  const [base, ...rest] = metric.split(":");
+  const head = METRIC_ZH[base] ? t(METRIC_ZH[base]) : base;
+  if (!rest.length) return head;
+  const detail = rest.join(":");
+  return `${head}·${DETAIL_ZH[detail] ? t(DETAIL_ZH[detail]) : detail}`;
+}
+
+/** A branch name on the canvas: yes/no/timeout in words, named arms (A/B…) as written. */
+export const branchLabel = (branch: string, t: (zh: string) => string): string => (DETAIL_ZH[branch] ? t(DETAIL_ZH[branch]) : branch);
+
+/** Labels of the counters, for the i18n test (passed to t() by metricLabel). */
+export const METRIC_LABELS = [...Object.values(METRIC_ZH), ...Object.values(DETAIL_ZH)];

@@ -69,3 +69,25 @@ describe("fromDocument", () => {
     expect(() => fromDocument({ root: { kind: "and", children: [{ kind: "rfm", segment: "champions" }] } })).toThrow(/root\.children\[0\].*rfm/);
   });
 });
+
+describe("tag conditions", () => {
+  it("sends each tag operator with the value it takes, and skips an unfinished one", async () => {
+    const { tagCondition, toCondition, fromDocument, toDocument, group } = await import("./segment");
+    expect(toCondition(tagCondition("fund_browser_7d", "=", true))).toEqual({ kind: "tag", tag: "fund_browser_7d", op: "=", value: true });
+    expect(toCondition(tagCondition("txn_sum_90d", ">=", 5000))).toEqual({ kind: "tag", tag: "txn_sum_90d", op: ">=", value: 5000 });
+    expect(toCondition(tagCondition("aum_tier", "in", [">6M", "500k-6M"]))).toEqual({ kind: "tag", tag: "aum_tier", op: "in", value: [">6M", "500k-6M"] });
+    expect(toCondition(tagCondition("aum_tier", "has_value", "x"))).toEqual({ kind: "tag", tag: "aum_tier", op: "has_value", value: null });
+    expect(toCondition(tagCondition("", "=", true))).toBeNull(); // no tag picked yet
+    expect(toCondition(tagCondition("aum_tier", "in", []))).toBeNull();
+    expect(toCondition(tagCondition("txn_sum_90d", ">=", null))).toBeNull();
+    const doc = toDocument("x", group("and", [tagCondition("aum_tier", "=", ">6M"), tagCondition("vip", "has_value", null)]))!;
+    expect(toDocument("x", fromDocument(doc as { name: string; root: unknown }).root)).toEqual(doc);
+  });
+  it("offers the operators the tag's value type allows", async () => {
+    const { tagOps } = await import("./segment");
+    expect(tagOps("bool")).toEqual(["=", "!=", "has_value"]);
+    expect(tagOps("number")).toContain(">=");
+    expect(tagOps("enum")).not.toContain(">=");
+    expect(tagOps(undefined)).toEqual(tagOps("text"));
+  });
+});

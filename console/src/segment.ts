@@ -73,7 +73,17 @@ export type Node =
       op: string;
       value: number | null;
     }
-  | { id: string; kind: "behaviour"; event: string; op: string; count: number; last_days: number };
+  | { id: string; kind: "behaviour"; event: string; op: string; count: number; last_days: number }
+  | { id: string; kind: "tag"; tag: string; op: string; value: Value };
+
+/** Tag operators by the tag's value type (the API's TagOp; order compares numbers only). */
+export const TAG_OPS: Record<string, string[]> = {
+  bool: ["=", "!=", "has_value"],
+  number: ["=", "!=", ">", ">=", "<", "<=", "has_value"],
+  enum: ["=", "!=", "in", "not_in", "has_value"],
+  text: ["=", "!=", "in", "not_in", "has_value"],
+};
+export const tagOps = (valueType: string | undefined): string[] => TAG_OPS[valueType ?? ""] ?? TAG_OPS.text;
 
 export const group = (kind: "and" | "or" = "and", children: Node[] = []): Node => ({ id: newId(), kind, children });
 export const attribute = (field = "kyc_risk_level", op = ">=", value: Value = null): Node => ({
@@ -92,6 +102,7 @@ export const txn = (): Node => ({
   op: ">",
   value: null,
 });
+export const tagCondition = (tag = "", op = "=", value: Value = true): Node => ({ id: newId(), kind: "tag", tag, op, value });
 export const behaviour = (): Node => ({ id: newId(), kind: "behaviour", event: "", op: ">=", count: 1, last_days: 30 });
 
 const NO_VALUE = new Set(["is_null", "is_not_null"]);
@@ -146,6 +157,16 @@ export function toCondition(node: Node): Record<string, unknown> | null {
         value: node.value,
       };
     }
+    case "tag": {
+      if (!node.tag) return null;
+      if (node.op === "has_value") return { kind: "tag", tag: node.tag, op: "has_value", value: null };
+      if (node.op === "in" || node.op === "not_in") {
+        const list = (Array.isArray(node.value) ? node.value : []).filter((v) => v !== "");
+        return list.length ? { kind: "tag", tag: node.tag, op: node.op, value: list } : null;
+      }
+      if (node.value === null || node.value === "" || Array.isArray(node.value)) return null;
+      return { kind: "tag", tag: node.tag, op: node.op, value: node.value };
+    }
     case "behaviour":
       if (!node.event.trim()) return null;
       return {
@@ -180,7 +201,7 @@ export function update(root: Node, id: string, fn: (n: Node) => Node | null): No
 
 /**
  * A saved segment document back into the builder's tree. The builder edits attribute,
- * transaction and behaviour conditions in and/or groups; any other kind (RFM, tags,
+ * tag, transaction and behaviour conditions in and/or groups; any other kind (RFM,
  * sequences…) is refused with its path, so nothing is silently dropped.
  */
 export function fromDocument(doc: { name?: string; root: unknown }): { name: string; root: Node } {
@@ -212,6 +233,8 @@ export function fromDocument(doc: { name?: string; root: unknown }): { name: str
         if (props && Object.keys(props).length) throw new Error(`${where}.step.properties: the builder cannot edit event properties`);
         return { id: behaviour().id, kind: "behaviour", event: String(step.event ?? ""), op: String(n.op ?? ">="), count: Number(n.count ?? 1), last_days: Number(n.last_days ?? 30) };
       }
+      case "tag":
+        return tagCondition(String(n.tag ?? ""), String(n.op ?? "="), n.op === "has_value" ? null : ((n.value ?? true) as Value));
       default:
         throw new Error(`${where}: the builder cannot edit a "${String(n.kind)}" condition`);
     }

@@ -21,9 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import httpx
 import pytest
+
+from opsloop.synth.exposure import write_exposure_table
+from opsloop.warehouse import Warehouse
 
 OPSLOOP = [sys.executable, "-m", "opsloop.cli.main"]
 PASSWORD = "Console-Test-42!"
@@ -121,32 +123,13 @@ def bank(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bank]:
 
 
 def _exposure_table(path: Path) -> None:
-    """A campaign exposure table (one row per customer) for the ROI page, made from the
-    bank's own experiment: its arm, whether it converted, its March fund purchases (revenue) and its
-    AUM change over March — the columns `POST /api/v1/campaigns/evaluation` reads."""
-    con = duckdb.connect(str(path))
+    """The campaign exposure table the experiment and ROI pages read, written by the same
+    code as `opsloop demo` (:func:`opsloop.synth.exposure.write_exposure_table`)."""
+    wh = Warehouse.open(str(path))
     try:
-        con.execute(
-            """
-            create table fund_reach_exposure as
-            select a.customer_id, a.arm,
-                   coalesce(max(o.value) filter (where o.metric = 'conversion'), 0)::int
-                       as converted,
-                   coalesce((select sum(t.amount) from transactions t
-                             where t.customer_id = a.customer_id and t.ts >= '2025-03-01'
-                               and t.kind = 'fund_buy'), 0)::double as revenue,
-                   coalesce((select m.aum from aum_monthly m where m.customer_id = a.customer_id
-                             and m.month = '2025-03-31'), 0)
-                   - coalesce((select m.aum from aum_monthly m where m.customer_id = a.customer_id
-                               and m.month = '2025-02-28'), 0) as aum_change
-            from experiment_assignments a
-            left join experiment_outcomes o using (experiment_id, customer_id)
-            where a.experiment_id = 'EXP-FUND-REACH'
-            group by a.customer_id, a.arm
-            """
-        )
+        assert write_exposure_table(wh) > 0
     finally:
-        con.close()
+        wh.close()
 
 
 @contextmanager

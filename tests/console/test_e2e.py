@@ -245,12 +245,15 @@ def test_draw_a_four_node_journey_with_the_forms_save_and_dry_run(
     assert stored["definition"]["nodes"][2]["on_blocked"]["action"] == "skip"
     p.click("[data-testid=dry-run]")
     p.wait_for_selector("[data-testid=counts-segment_entry]")
-    summary = p.inner_text("[data-testid=dry-run-summary]")
-    assert f"entered: {forecast['entered']}" in summary
+    summary = p.inner_text("[data-testid=dry-run-summary] [data-metric=entered]")
+    assert summary.strip() == f"进入: {forecast['entered']}"  # in the operator's words
     for node_id, metrics in forecast["nodes"].items():  # the counts drawn on every node
-        shown = p.inner_text(f"[data-testid=counts-{node_id}]")
         for metric, n in metrics.items():
-            assert f"{metric}: {n}" in shown, (node_id, metric)
+            shown = p.inner_text(f"[data-testid=counts-{node_id}] [data-metric='{metric}']")
+            assert shown.strip().endswith(f": {n}"), (node_id, metric, shown)
+            assert not shown.startswith(metric.split(":")[0]), shown  # not the raw key
+    if "suppressed:no_consent" in forecast["nodes"]["send_message"]:
+        assert "被拦截·未授权" in p.inner_text("[data-testid=counts-send_message]")
     assert forecast["nodes"]["condition"], "the forecast has no counts: nothing was checked"
     _shot(p, shots, "05-journey-dry-run")
 
@@ -304,8 +307,8 @@ def test_journey_list_open_approve_by_a_second_user_launch_and_live_stats(
         stats = api.get(f"/api/v1/journeys/{JOURNEY}/stats").json()["1"]["nodes"]
     entered = stats["segment_entry"]["entered"]
     assert entered > 0
-    expect(p.locator("[data-testid=counts-segment_entry]")).to_contain_text(
-        f"entered: {entered}", timeout=TIMEOUT_MS
+    expect(p.locator("[data-testid=counts-segment_entry] [data-metric=entered]")).to_have_text(
+        f"进入: {entered}", timeout=TIMEOUT_MS
     )  # live: polled, no button
     _shot(p, shots, "27-journey-running-stats")
     # An edit of the running journey is saved as a new version; v1 keeps running.
@@ -344,13 +347,22 @@ def test_other_pages_render(bank: Bank, page: Page, shots: Path) -> None:
     p.wait_for_selector(".ant-table-row")
     assert "*" in p.inner_text(".ant-table-row >> nth=0")  # masked
     _shot(p, shots, "07-customers")
-    p.click(".ant-table-row >> nth=0")
+    contacted = _sql(bank, "select customer_id from contacts order by ts desc, customer_id")
+    cid = contacted[0]["customer_id"]  # a customer the bank's past campaign reached
+    p.goto(f"{bank.url}/customers/{cid}")
     p.wait_for_selector("[data-testid=profile]")
+    past = p.locator("[data-testid=profile-past-contacts] tbody tr.ant-table-row")
+    expect(past.first).to_contain_text("EXP-FUND-REACH")
+    assert past.count() == sum(1 for r in contacted if r["customer_id"] == cid)
+    p.wait_for_selector("[data-testid=chart-profile-aum] canvas")
+    # every section fits the window: no page wider than the screen (long JSON, tables)
+    assert p.evaluate("document.documentElement.scrollWidth") <= 1440
+    headers = p.inner_text("[data-testid=holdings] thead")
+    assert "产品名称" in headers and "product_name" not in headers
     _shot(p, shots, "08-customer-360")
     for path, name in [
         ("/activities", "09-activities"),
         ("/reach", "10-reach"),
-        ("/monitor/experiments", "11-experiments"),
     ]:
         p.goto(bank.url + path)
         p.wait_for_selector(".ant-card")
@@ -531,6 +543,39 @@ def test_event_retention_path_attribution_pages(bank: Bank, page: Page, shots: P
     _shot(p, shots, "20-attribution")
 
 
+def test_experiment_results_with_cis_and_chance_to_beat_control(
+    bank: Bank, page: Page, shots: Path
+) -> None:
+    """The page opens on the bank's own campaign (no typing) and shows, per arm, the
+    difference with its 95% CI and the probability to beat control, as the API gives."""
+    body = {
+        "table": "fund_reach_exposure",
+        "control": "control",
+        "arm_column": "arm",
+        "metrics": [{"column": "converted", "kind": "proportion"}],
+    }
+    with signed_in(bank, "ops") as api:
+        want = api.post("/api/v1/experiments/results", json=body).json()
+    arms = {a["arm"]: a for a in want["metrics"][0]["arms"]}
+    p = page
+    p.goto(bank.url + "/monitor/experiments")
+    table = p.locator("[data-testid=experiment-table-converted]")
+    expect(table.locator("tbody tr")).to_have_count(len(arms), timeout=TIMEOUT_MS)
+    headers = table.locator("thead").inner_text()
+    assert "胜出概率" in headers and "置信区间" in headers
+    for arm, a in arms.items():
+        row = table.locator("tbody tr", has_text=arm).first.inner_text()
+        assert f"{a['n']:,}" in row
+        if a["vs_control"] is None:
+            assert "对照组" in row
+            continue
+        d = a["vs_control"]["difference"]
+        assert f"[{d['ci_low']:.4f}, {d['ci_high']:.4f}]" in row
+        assert f"{a['bayesian']['chance_to_win'] * 100:.2f}%" in row
+    p.wait_for_selector(".ant-card canvas")  # the CI chart
+    _shot(p, shots, "11-experiments")
+
+
 def test_roi_report(bank: Bank, page: Page, shots: Path) -> None:
     p = page
     p.goto(bank.url + "/monitor/roi")
@@ -577,7 +622,9 @@ def test_create_an_activity_from_a_template_with_the_step_form(
     p.click("[data-testid=step-next]")
     p.fill("[data-testid=landing-title]", "满100减10 限时领")
     p.click("[data-testid=step-next]")
-    review = json.loads(p.inner_text("[data-testid=activity-review]"))
+    summary = p.inner_text("[data-testid=activity-summary]")  # in words, then the document
+    assert "满100减10 (e2e-c10)" in summary and "¥500" in summary and "领券" in summary
+    review = json.loads(p.text_content("[data-testid=activity-review]") or "")
     assert review["template"] == {"kind": "coupon_drop", "benefit_id": "e2e-c10"}
     assert review["budget_cents"] == 50_000
     _shot(p, shots, "22-activity-step-form")
@@ -592,6 +639,65 @@ def test_create_an_activity_from_a_template_with_the_step_form(
     assert got["status"] != "draft"  # submitted for approval
     assert got["definition"]["template"]["benefit_id"] == "e2e-c10"
     assert got["definition"]["budget_cents"] == 50_000
+
+
+def test_activity_list_usage_bars_approval_and_risk_queue(
+    bank: Bank, page: Page, shots: Path
+) -> None:
+    """The activity just created: its stock and budget bars against the ledger, the
+    maker-checker approval and start from the list, then a blocked participation in the
+    risk queue, released by the reviewer."""
+    with signed_in(bank, "ops") as api:
+        listed = api.get("/api/v1/activities").json()
+        activity = next(a for a in listed if a["name"] == "E2E 春季领券")
+        user = {"username": "checker1", "password": PASSWORD, "org_id": "HO"}
+        resp = api.post("/api/v1/users", json=user | {"roles": ["approver"]})
+        assert resp.status_code in (201, 409), resp.text
+    aid = activity["id"]
+    p = page
+    p.goto(bank.url + "/activities")
+    expect(p.locator(f"[data-testid=activity-status-{aid}]")).to_have_text("已提交")
+    expect(p.locator(f"[data-testid=stock-{aid}]")).to_contain_text("满100减10 0 / 100")
+    expect(p.locator(f"[data-testid=budget-{aid}]")).to_contain_text("¥0 / ¥500")
+    p.click(f"[data-testid=activity-approve-{aid}]")  # the submitter may not approve it
+    expect(p.locator("[data-testid=error]")).to_contain_text("submitter", timeout=TIMEOUT_MS)
+    with signed_in(bank, "checker1") as checker:
+        assert checker.post(f"/api/v1/activities/{aid}/approve").status_code == 200
+    p.reload()
+    p.click(f"[data-testid=activity-start-{aid}]")
+    expect(p.locator(f"[data-testid=activity-status-{aid}]")).to_have_text("运行中")
+    with signed_in(bank, "ops") as api:
+        ok = api.post(f"/api/v1/activities/{aid}/participate", json={"customer_id": 7})
+        assert ok.status_code == 200, ok.text
+        black = {"dimension": "device", "value": "e2e-bad-device", "list": "black"}
+        assert api.put("/api/v1/risk/lists", json=black).status_code == 204
+        bad = {"customer_id": 8, "device_id": "e2e-bad-device"}
+        blocked = api.post(f"/api/v1/activities/{aid}/participate", json=bad)
+        assert blocked.status_code in (200, 403, 409, 429), blocked.text
+        benefit = next(
+            b for b in api.get("/api/v1/benefits").json() if b["definition"]["id"] == "e2e-c10"
+        )
+        spent = api.get(f"/api/v1/activities/{aid}/stats").json()["issued_cost_cents"]
+        decisions = api.get("/api/v1/risk/decisions", params={"status": "open"}).json()
+    used = benefit["balance"]["stock_used"]
+    assert used >= 1  # customer 7's coupon
+    p.reload()
+    expect(p.locator(f"[data-testid=stock-{aid}]")).to_contain_text(f"{used} / 100")
+    expect(p.locator(f"[data-testid=budget-{aid}]")).to_contain_text(f"¥{spent / 100:,.0f} / ¥500")
+    _shot(p, shots, "29-activity-list")
+    mine = [d for d in decisions if d["customer_id"] == 8 and d["activity_id"] == aid]
+    assert mine, decisions  # the black-listed device was stopped and recorded
+    p.click("text=风险审核")
+    row = p.locator(f"[data-testid=risk-release-{mine[0]['id']}]")
+    expect(row).to_be_visible()
+    table = p.inner_text("[data-testid=risk-table]")
+    assert "blacklist.device" in table and "拦截" in table
+    _shot(p, shots, "30-risk-queue")
+    row.click()
+    expect(row).to_have_count(0)
+    with signed_in(bank, "ops") as api:
+        after = api.get("/api/v1/risk/decisions", params={"status": "released"}).json()
+    assert any(d["id"] == mine[0]["id"] and d["reviewed_by"] == "ops" for d in after)
 
 
 def test_reach_channels_and_live_template_preview(bank: Bank, page: Page, shots: Path) -> None:
@@ -635,6 +741,23 @@ def test_reach_channels_and_live_template_preview(bank: Bank, page: Page, shots:
     with signed_in(bank, "ops") as api:
         got = api.get("/api/v1/reach/templates/e2e-hello").json()
     assert got["body"] == "{{ customer.city }}的客户，新年快乐"
+    # Contact history: what the launched journey did, by campaign (the journey id)
+    with signed_in(bank, "ops") as api:
+        history = api.get("/api/v1/contacts", params={"campaign": JOURNEY, "limit": 200}).json()
+    assert history, "the running journey left no contact history: nothing to check"
+    p.click("text=接触历史")
+    p.click("[data-testid=contacts-run]")  # neither field filled: told, not sent
+    expect(p.locator("[data-testid=error]")).to_contain_text("二选一", timeout=TIMEOUT_MS)
+    p.fill("[data-testid=contacts-campaign]", JOURNEY)
+    p.click("[data-testid=contacts-run]")
+    first = p.locator("[data-testid=contacts-table] tbody tr.ant-table-row").first
+    expect(first).to_contain_text(str(history[0]["customer_id"]), timeout=TIMEOUT_MS)
+    kinds = {"suppressed": "被策略拦截", "enqueued": "已排队", "attempt": "尝试发送",
+             "sent": "已发送", "failed": "发送失败", "dead": "放弃发送"}  # fmt: skip
+    assert kinds.get(history[0]["kind"], history[0]["kind"]) in first.inner_text()
+    headers = p.inner_text("[data-testid=contacts-table] thead")
+    assert "渠道" in headers and "channel" not in headers  # Chinese column names
+    _shot(p, shots, "31-contact-history")
 
 
 def test_branch_user_sees_their_scope_and_signs_out(bank: Bank, page: Page, shots: Path) -> None:

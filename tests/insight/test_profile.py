@@ -18,7 +18,14 @@ from opsloop.insight.tags.values import SCHEMA as TAG_SCHEMA
 from opsloop.reach.models import ContactRow
 from opsloop.store import Store
 from opsloop.warehouse import Warehouse
-from opsloop.warehouse.schema import ACCOUNTS, AUM_MONTHLY, EVENTS, PRODUCTS, TRANSACTIONS
+from opsloop.warehouse.schema import (
+    ACCOUNTS,
+    AUM_MONTHLY,
+    CONTACTS,
+    EVENTS,
+    PRODUCTS,
+    TRANSACTIONS,
+)
 
 HEAD = Principal(
     id="head", kind="user", permissions=frozenset({"customer:read", "contact:read", "segment:read"})
@@ -113,7 +120,23 @@ def _bank() -> dict[str, pa.Table]:
             "reasons": ["a", "b"],
         }
     )
+    past = pa.table(  # contact history loaded from outside: two for customer 2, one for 3
+        {
+            "contact_id": pa.array([1, 2, 3], pa.int64()),
+            "customer_id": pa.array([2, 2, 3], pa.int64()),
+            "campaign_id": ["tm-2024", "tm-2025", "tm-2025"],
+            "channel": ["call", "sms", "sms"],
+            "ts": pa.array(
+                [dt.datetime(2024, 11, 2), dt.datetime(2025, 3, 4), dt.datetime(2025, 3, 4)],
+                pa.timestamp("us"),
+            ),
+            "attempt": pa.array([1, 1, 1], pa.int32()),
+            "duration_s": pa.array([35.0, None, None], pa.float64()),
+            "outcome": ["success", "failure", "failure"],
+        }
+    )
     return {
+        "contacts": past.select(CONTACTS.column_names),
         "customers": customers_table(),
         "events": events.select(EVENTS.column_names),
         "transactions": txn.select(TRANSACTIONS.column_names),
@@ -173,6 +196,8 @@ def test_profile_sections(wh: Warehouse, store: Store) -> None:
     assert p["lifecycle"]["month"] == MONTHS[-1]
     assert [(m["model"], m["band"]) for m in p["model_scores"]] == [("churn", "high")]
     assert [c["campaign"] for c in p["contacts"]] == ["c1"]
+    past = [(c["campaign_id"], c["outcome"]) for c in p["past_contacts"]]
+    assert past == [("tm-2025", "failure"), ("tm-2024", "success")]  # newest first, only theirs
     churned = profile(wh=wh, store=store, principal=HEAD, customer_id=5)
     assert churned["lifecycle"]["stage"] == "churned" and churned["segments"] == []
 
@@ -182,3 +207,4 @@ def test_profile_is_scoped_and_contacts_need_permission(wh: Warehouse, store: St
         profile(wh=wh, store=store, principal=B02, customer_id=2)
     p = profile(wh=wh, store=store, principal=B02, customer_id=9)
     assert p["contacts"] is None and p["tags"] == [] and p["lifecycle"] is None
+    assert p["past_contacts"] is None  # no contact:read, no contact history of either kind

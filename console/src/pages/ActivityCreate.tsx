@@ -2,26 +2,18 @@
 // benefits, window and audience, landing page — then review and save as a draft or
 // save and submit for approval. The API validates and names the wrong field.
 import { useEffect, useState } from "react";
-import { Alert, Button, Card, Col, Form, Input, InputNumber, Radio, Row, Select, Space, Steps, Typography } from "antd";
+import { Alert, Button, Card, Col, Descriptions, Form, Input, InputNumber, Radio, Row, Select, Space, Steps, Typography } from "antd";
 import { MinusCircleOutlined, PlusOutlined } from "@ant-design/icons";
 import { Link } from "react-router-dom";
 import { get, post } from "../api";
 import { ErrorNote } from "../components/Missing";
 import { useI18n } from "../i18n";
-import { activityDocument, TEMPLATES, type ActivityForm, type TemplateKind } from "../activity";
+import { activityDocument, benefitIds, defaultWindow, TEMPLATE_ZH, TEMPLATES, type ActivityForm, type TemplateKind } from "../activity";
 
 interface Benefit {
   definition: { id: string; name: string };
 }
 
-const TEMPLATE_ZH: Record<TemplateKind, [string, string]> = {
-  coupon_drop: ["领券", "一次点击领一张券"],
-  sign_in: ["签到", "连续签到第 n 天发放奖励"],
-  lucky_draw: ["抽奖", "每次抽奖至多中一个奖品"],
-  referral: ["老带新", "被邀请人首次达成后双方各得奖励"],
-  task: ["任务", "完成开户认证/绑卡/首购得奖励"],
-  quota_test: ["额度测算", "测算贷款额度得用款券"],
-};
 const ACTIONS = ["kyc", "bind_card", "first_purchase"];
 const STEP_FIELDS: string[][] = [
   ["template"],
@@ -29,6 +21,39 @@ const STEP_FIELDS: string[][] = [
   ["name", "starts_at", "ends_at", "budget_yuan", "kyc_risk_levels"],
   ["landing_title", "landing_body"],
 ];
+
+/** The last step: what will be saved, in words (the document itself folded below). */
+function Review({ values, benefits }: { values: ActivityForm; benefits: Benefit[] }) {
+  const { t } = useI18n();
+  const doc = activityDocument(values);
+  const names = new Map(benefits.map((b) => [b.definition.id, b.definition.name]));
+  const given = benefitIds(doc.template).map((id) => `${names.get(id) ?? id} (${id})`);
+  const budget = doc.budget_cents as number | undefined;
+  const kyc = (doc.eligibility as { kyc_risk_levels?: number[] } | undefined)?.kyc_risk_levels;
+  return (
+    <>
+      <Descriptions bordered size="small" column={2} data-testid="activity-summary" style={{ marginBottom: 12 }}>
+        <Descriptions.Item label={t("活动名称")}>{String(doc.name)}</Descriptions.Item>
+        <Descriptions.Item label={t("模板")}>{t(TEMPLATE_ZH[values.template][0])}</Descriptions.Item>
+        <Descriptions.Item label={t("权益")} span={2}>
+          {given.join("、") || "—"}
+        </Descriptions.Item>
+        <Descriptions.Item label={t("活动时间")} span={2}>{`${String(doc.starts_at).replace("T", " ")} ~ ${String(doc.ends_at).replace("T", " ")}`}</Descriptions.Item>
+        <Descriptions.Item label={t("预算")}>{budget === undefined ? t("不限") : `¥${(budget / 100).toLocaleString()}`}</Descriptions.Item>
+        <Descriptions.Item label={t("风险等级")}>{kyc?.length ? kyc.join(", ") : t("不限")}</Descriptions.Item>
+        <Descriptions.Item label={t("落地页标题")} span={2}>
+          {(doc.landing as { title: string }).title}
+        </Descriptions.Item>
+      </Descriptions>
+      <details style={{ marginBottom: 12 }}>
+        <summary style={{ cursor: "pointer", color: "rgba(0,0,0,0.45)" }}>{t("查看活动定义 (JSON)")}</summary>
+        <pre data-testid="activity-review" style={{ background: "#fafafa", padding: 12, maxHeight: 360, overflow: "auto" }}>
+          {JSON.stringify(doc, null, 2)}
+        </pre>
+      </details>
+    </>
+  );
+}
 
 export default function ActivityCreate() {
   const { t } = useI18n();
@@ -95,8 +120,7 @@ export default function ActivityCreate() {
           qualifying_action: "first_purchase",
           max_invites: 20,
           tasks: [{ action: "kyc" }],
-          starts_at: "2026-12-01T00:00:00+08:00",
-          ends_at: "2026-12-31T23:59:59+08:00",
+          ...defaultWindow(new Date()),
         }}
       >
         <div style={{ display: step === 0 ? "block" : "none" }}>
@@ -226,11 +250,7 @@ export default function ActivityCreate() {
             <Input.TextArea rows={4} />
           </Form.Item>
         </div>
-        {step === 4 && (
-          <pre data-testid="activity-review" style={{ background: "#fafafa", padding: 12, maxHeight: 360, overflow: "auto" }}>
-            {JSON.stringify(activityDocument(values), null, 2)}
-          </pre>
-        )}
+        {step === 4 && <Review values={values} benefits={benefits} />}
       </Form>
       <ErrorNote error={error} />
       {saved && (

@@ -86,6 +86,23 @@ export default function Analysis({ kind }: { kind: Kind }) {
   );
 }
 
+/** The analysis options in the operator's words (the documents keep the codes). */
+const CHOICE_ZH: Record<string, string> = {
+  count: "次数",
+  customers: "人数",
+  sum: "求和",
+  day: "按天",
+  week: "按周",
+  month: "按月",
+  after: "之后",
+  before: "之前",
+  first: "首次触点",
+  last: "末次触点",
+  linear: "线性",
+  time_decay: "时间衰减",
+  position: "位置(U型)",
+};
+
 function Fields({ kind }: { kind: Kind }) {
   const { t } = useI18n();
   const text = (name: string, label: string, required = true): ReactNode => (
@@ -100,7 +117,7 @@ function Fields({ kind }: { kind: Kind }) {
   );
   const pick = (name: string, label: string, values: string[]): ReactNode => (
     <Form.Item key={name} name={name} label={label}>
-      <Select options={values.map((value) => ({ value }))} data-testid={`field-${name}`} />
+      <Select options={values.map((value) => ({ value, label: CHOICE_ZH[value] ? t(CHOICE_ZH[value]) : value }))} data-testid={`field-${name}`} />
     </Form.Item>
   );
   if (kind === "event")

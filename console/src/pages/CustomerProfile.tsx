@@ -2,13 +2,14 @@
 // events timeline, transactions, segments, model scores and contact history — whatever the
 // server's GET /api/v1/customers/{id} returns; sections it does not return are left out.
 import { useEffect, useState } from "react";
-import { Card, Col, Descriptions, Empty, Row, Skeleton, Table, Tag, Timeline } from "antd";
+import { Alert, Card, Col, Descriptions, Empty, Row, Skeleton, Table, Tag, Timeline } from "antd";
 import { useParams } from "react-router-dom";
 import { get } from "../api";
 import { Chart } from "../components/Chart";
 import { ErrorNote } from "../components/Missing";
 import { bigNumber } from "../format";
 import { useI18n } from "../i18n";
+import { cellText, columnTitle, reasonsText, STAGE_ZH } from "../labels";
 import type { Customer } from "./Customers";
 
 type Row = Record<string, unknown>;
@@ -22,6 +23,7 @@ interface Profile extends Customer {
   lifecycle?: Row | null;
   model_scores?: Row[];
   contacts?: Row[] | null;
+  past_contacts?: Row[] | null;
 }
 
 const show = (v: unknown) => (v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v));
@@ -37,7 +39,30 @@ function RowsTable({ rows, testId }: { rows: Row[]; testId?: string }) {
       rowKey={(_, i) => String(i)}
       dataSource={rows}
       pagination={rows.length > 10 ? { pageSize: 10 } : false}
-      columns={cols.map((k) => ({ title: k, dataIndex: k, render: show }))}
+      scroll={{ x: "max-content" }}
+      columns={cols.map((k) => ({ title: columnTitle(k, t), dataIndex: k, render: (v: unknown) => cellText(k, v, t) }))}
+    />
+  );
+}
+
+/** Model scores with their top reasons as "feature = value" (the raw JSON is unreadable). */
+function ScoresTable({ rows }: { rows: Row[] }) {
+  const { t } = useI18n();
+  if (!rows.length) return <Empty image={Empty.PRESENTED_IMAGE_SIMPLE} description={t("暂无数据")} />;
+  return (
+    <Table
+      size="small"
+      data-testid="profile-scores"
+      rowKey={(_, i) => String(i)}
+      dataSource={rows}
+      pagination={false}
+      columns={[
+        { title: t("模型"), dataIndex: "model", render: (v: unknown) => <span style={{ whiteSpace: "nowrap" }}>{cellText("model", v, t)}</span> },
+        { title: t("评分"), dataIndex: "score", render: (v: unknown) => (typeof v === "number" ? v.toFixed(3) : show(v)) },
+        { title: t("等级"), dataIndex: "band", render: (v: unknown) => cellText("band", v, t) },
+        { title: t("主要原因"), dataIndex: "reasons", render: (v: unknown) => reasonsText(v, t) },
+        { title: t("评分时间"), dataIndex: "scored_at", render: (v: unknown) => show(v).replace("T", " ").slice(0, 16) },
+      ]}
     />
   );
 }
@@ -60,7 +85,7 @@ export default function CustomerProfile() {
   if (error) return <ErrorNote error={error} />;
   if (!c) return <Skeleton active />;
   const trend = c.aum_trend ?? [];
-  const stage = c.lifecycle ? `${show(c.lifecycle.stage)} · ${show(c.lifecycle.tier)}` : null;
+  const stage = c.lifecycle ? `${t(STAGE_ZH[show(c.lifecycle.stage)] ?? show(c.lifecycle.stage))} · ${show(c.lifecycle.tier)}` : null;
   return (
     <Row gutter={[16, 16]} data-testid="profile">
       <Col span={24}>
@@ -83,7 +108,7 @@ export default function CustomerProfile() {
             <Descriptions.Item label={t("手机")}>{c.phone ?? "—"}</Descriptions.Item>
             <Descriptions.Item label={t("邮箱")}>{c.email ?? "—"}</Descriptions.Item>
             <Descriptions.Item label={t("证件号")}>{c.id_number ?? "—"}</Descriptions.Item>
-            <Descriptions.Item label={t("性别")}>{c.gender ?? "—"}</Descriptions.Item>
+            <Descriptions.Item label={t("性别")}>{c.gender ? cellText("gender", c.gender, t) : "—"}</Descriptions.Item>
             <Descriptions.Item label={t("城市")}>{c.city ?? "—"}</Descriptions.Item>
             <Descriptions.Item label={t("机构")}>{c.org_path}</Descriptions.Item>
             <Descriptions.Item label={t("客户经理")}>{c.rm_id ?? "—"}</Descriptions.Item>
@@ -109,10 +134,16 @@ export default function CustomerProfile() {
                 xAxis: { type: "category", data: trend.map((r) => show(r.month).slice(0, 7)) },
                 yAxis: { type: "value", axisLabel: { formatter: (v: number) => bigNumber(v, lang) } },
                 series: [
-                  ...["deposit_balance", "wealth_balance", "insurance_value"]
-                    .filter((k) => k in trend[0])
-                    .map((k) => ({ type: "bar" as const, stack: "aum", name: k, data: trend.map((r) => Number(r[k] ?? 0)) })),
-                  { type: "line" as const, name: "aum", data: trend.map((r) => Number(r.aum ?? 0)) },
+                  ...(
+                    [
+                      ["deposit_balance", "存款"],
+                      ["wealth_balance", "理财"],
+                      ["insurance_value", "保险"],
+                    ] as const
+                  )
+                    .filter(([k]) => k in trend[0])
+                    .map(([k, label]) => ({ type: "bar" as const, stack: "aum", name: t(label), data: trend.map((r) => Number(r[k] ?? 0)) })),
+                  { type: "line" as const, name: t("资产规模"), data: trend.map((r) => Number(r.aum ?? 0)) },
                 ],
               }}
             />
@@ -158,13 +189,26 @@ export default function CustomerProfile() {
       {c.model_scores !== undefined && (
         <Col span={12}>
           <Card title={t("模型评分")}>
-            <RowsTable rows={c.model_scores} />
+            <ScoresTable rows={c.model_scores} />
           </Card>
         </Col>
       )}
       <Col span={24}>
         <Card title={t("接触历史")}>
-          {contacts === null ? <ErrorNote error={new Error("contact:read")} /> : <RowsTable rows={contacts} />}
+          {contacts === null ? (
+            <Alert type="info" showIcon message={t("无权查看接触历史（需要 contact:read 权限）")} />
+          ) : (
+            <Row gutter={16}>
+              <Col span={12}>
+                <div style={{ fontWeight: 500, marginBottom: 8 }}>{t("本平台触达")}</div>
+                <RowsTable rows={contacts} testId="profile-contacts" />
+              </Col>
+              <Col span={12}>
+                <div style={{ fontWeight: 500, marginBottom: 8 }}>{t("历史营销接触")}</div>
+                <RowsTable rows={c.past_contacts ?? []} testId="profile-past-contacts" />
+              </Col>
+            </Row>
+          )}
         </Card>
       </Col>
     </Row>

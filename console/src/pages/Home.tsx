@@ -42,17 +42,17 @@ function Alerts() {
     get<JourneyHealth>("/api/v1/monitor/journey-health").then(setHealth, setError);
   }, []);
   // Journey health is bank-wide only: a branch user is told so, not shown an error.
-  if (error instanceof ApiError && error.status === 403) return <Alert type="info" showIcon message={error.message} />;
+  if (error instanceof ApiError && error.status === 403) return <Alert type="info" showIcon message={t("旅程健康告警只对总行（全行范围）用户开放")} />;
   if (error) return <ErrorNote error={error} />;
   if (!health) return <Skeleton active paragraph={{ rows: 2 }} />;
   const items = [
-    ...(health.stuck.length ? [`${t("旅程健康")}: stuck × ${health.stuck.length}`] : []),
-    ...(health.failed_sends.length ? [`failed sends × ${health.failed_sends.length}`] : []),
+    ...(health.stuck.length ? [`${t("旅程卡住的客户")} × ${health.stuck.length}`] : []),
+    ...(health.failed_sends.length ? [`${t("发送失败")} × ${health.failed_sends.length}`] : []),
     ...Object.entries(health.suppressions)
       .filter(([, v]) => v.spike)
-      .map(([k, v]) => `${k} ${v.day}: ${v.count} (z=${v.robust_z.toFixed(1)})`),
+      .map(([k, v]) => `${t("触达拦截激增")} ${k} ${v.day}: ${v.count} (z=${v.robust_z.toFixed(1)})`),
   ];
-  if (!items.length) return <Alert type="success" showIcon message={`${t("旅程健康")}: OK`} />;
+  if (!items.length) return <Alert type="success" showIcon message={`${t("旅程健康")}: ${t("无异常")}`} />;
   // Plain markup, not antd's List: List brings Pagination and Select into the first load.
   return (
     <div style={{ display: "flex", flexDirection: "column", gap: 8 }}>
@@ -79,7 +79,9 @@ export function Home({ me }: { me: Me }) {
   const month = (p: string) => p.slice(0, 7);
   return (
     <div data-testid="home">
-      <Note>as of {data.as_of}</Note>
+      <Note>
+        {t("数据截至")} {data.as_of}
+      </Note>
       <Row gutter={[16, 16]} style={{ marginTop: 8 }}>
         <Col span={6}>
           <Panel>
@@ -138,7 +140,7 @@ export function Home({ me }: { me: Me }) {
               option={{
                 tooltip: { trigger: "axis" },
                 grid: { left: 60, right: 20, top: 20, bottom: 30 },
-                xAxis: { type: "category", data: [t("新增客户"), t("活跃客户"), t("非活跃客户")] },
+                xAxis: { type: "category", data: [t("新增客户"), t("活跃客户"), t("非活跃客户")], axisLabel: { interval: 0 } },
                 yAxis: { type: "value" },
                 series: [
                   {

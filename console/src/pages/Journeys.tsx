@@ -38,6 +38,8 @@ import {
   type FlowEdge,
   type FlowNode,
   type Group,
+  branchLabel,
+  metricLabel,
 } from "../journey";
 
 interface Data extends Record<string, unknown> {
@@ -123,8 +125,8 @@ function JourneyNode({ id, data, selected }: NodeProps<JNode>) {
       {Object.keys(counts).length > 0 && (
         <div data-testid={`counts-${id}`} style={{ marginTop: 4 }}>
           {Object.entries(counts).map(([k, v]) => (
-            <Tag key={k} color="blue" style={{ fontSize: 11, marginBottom: 2 }}>
-              {k}: {v}
+            <Tag key={k} color="blue" style={{ fontSize: 11, marginBottom: 2 }} data-metric={k} title={k}>
+              {metricLabel(k, t)}: {v}
             </Tag>
           ))}
         </div>
@@ -148,7 +150,9 @@ function JourneyNode({ id, data, selected }: NodeProps<JNode>) {
       {outs.length > 1 && (
         <div style={{ display: "flex", justifyContent: "space-around", color: "#999", fontSize: 10, marginTop: 4 }}>
           {outs.map((b) => (
-            <span key={b}>{b}</span>
+            <span key={b} title={b}>
+              {branchLabel(b, t)}
+            </span>
           ))}
         </div>
       )}
@@ -300,7 +304,7 @@ function Canvas() {
           source: e.source,
           target: e.target,
           sourceHandle: e.branch,
-          label: e.branch !== "next" ? e.branch : undefined,
+          label: e.branch !== "next" ? branchLabel(e.branch, t) : undefined,
         })),
       );
       setJid(got.journey_id);
@@ -308,7 +312,7 @@ function Canvas() {
       setSelected(null);
       setSummary(null);
     },
-    [setNodes, setEdges],
+    [setNodes, setEdges, t],
   );
   const refresh = useCallback(
     async (id: string) => {
@@ -349,7 +353,7 @@ function Canvas() {
   };
   const onConnect = (c: Connection) =>
     setEdges((es) =>
-      addEdge({ ...c, id: `${c.source}-${c.sourceHandle}-${c.target}`, label: c.sourceHandle !== "next" ? c.sourceHandle : undefined }, es),
+      addEdge({ ...c, id: `${c.source}-${c.sourceHandle}-${c.target}`, label: c.sourceHandle && c.sourceHandle !== "next" ? branchLabel(c.sourceHandle, t) : undefined }, es),
     );
   const clearMarks = () => setNodes((ns) => ns.map((n) => ({ ...n, data: { ...n.data, error: undefined, errorField: undefined } })));
   const showError = (e: unknown) => {
@@ -386,7 +390,7 @@ function Canvas() {
       );
       setNodes((ns) => ns.map((n) => ({ ...n, data: { ...n.data, error: undefined, errorField: undefined, counts: f.nodes[n.id] ?? {} } })));
       setSummary({ candidates: f.candidates, entered: f.entered, control: f.control, sent: f.sent, suppressed: f.suppressed, cost_cents: f.estimated_cost_cents });
-      setStatus({ type: "success", text: `${t("试运行")}: entered ${f.entered}` });
+      setStatus({ type: "success", text: `${t("试运行")}: ${t("进入")} ${f.entered}` });
     });
   const save = () =>
     run(t("保存"), async () => {
@@ -536,7 +540,9 @@ function Canvas() {
         {summary && (
           <Space style={{ marginTop: 8 }} wrap data-testid="dry-run-summary">
             {Object.entries(summary).map(([k, v]) => (
-              <Badge key={k} count={`${k}: ${v}`} color="#1677ff" overflowCount={Number.MAX_SAFE_INTEGER} />
+              <span key={k} data-metric={k}>
+                <Badge count={k === "cost_cents" ? `${t("预计成本")}: ¥${(v / 100).toLocaleString()}` : `${metricLabel(k, t)}: ${v}`} color="#1677ff" overflowCount={Number.MAX_SAFE_INTEGER} />
+              </span>
             ))}
           </Space>
         )}

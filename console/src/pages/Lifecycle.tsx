@@ -1,15 +1,16 @@
 // Lifecycle and AUM-tier flow (客户流转) month over month as a Sankey, and the churn-risk
 // and high-potential lists (流失预警 / 高潜客户) from the model scores, PII masked.
 import { useEffect, useState } from "react";
-import { Card, Input, Segmented, Space, Table, Tabs, Tag } from "antd";
+import { Alert, Card, Input, Segmented, Space, Table, Tabs, Tag } from "antd";
 import { Link } from "react-router-dom";
-import { get } from "../api";
+import { ApiError, get } from "../api";
 import { Chart } from "../components/Chart";
 import "../components/charts-extra";
 import { ErrorNote } from "../components/Missing";
 import { percent } from "../format";
 import { useI18n } from "../i18n";
 import { flowSankey, type FlowLink } from "../insight";
+import { reasonsText, STAGE_ZH, VALUE_ZH } from "../labels";
 
 interface Flow {
   by: "stage" | "tier";
@@ -29,15 +30,6 @@ interface Scored {
   reasons: { feature: string; value: unknown; contribution: number }[];
 }
 
-const STAGE_ZH: Record<string, string> = {
-  new: "新客",
-  growing: "成长",
-  mature: "成熟",
-  declining: "衰退",
-  dormant: "沉睡",
-  churned: "流失",
-  absent: "不在册",
-};
 
 export default function Lifecycle() {
   const { t } = useI18n();
@@ -105,6 +97,7 @@ export default function Lifecycle() {
                     data: sankey.nodes,
                     links: sankey.links,
                     nodeAlign: "justify",
+                    nodeGap: 14, // small stages (不在册, 流失) keep their labels apart
                     emphasis: { focus: "adjacency" },
                     lineStyle: { color: "gradient", curveness: 0.5 },
                   },
@@ -147,7 +140,11 @@ function ScoredList({ model }: { model: "churn" | "propensity" }) {
   }, [model]);
   return (
     <>
-      <ErrorNote error={error} />
+      {error instanceof ApiError && error.status === 404 && error.where === "model" ? (
+        <Alert type="info" showIcon message={t("尚无模型评分：在服务器上运行 opsloop model train churn 与 opsloop model train propensity 后刷新")} data-testid="no-scores" />
+      ) : (
+        <ErrorNote error={error} />
+      )}
       <Table<Scored>
         size="small"
         rowKey="customer_id"
@@ -162,11 +159,11 @@ function ScoredList({ model }: { model: "churn" | "propensity" }) {
           { title: t("机构"), dataIndex: "org_id" },
           { title: t("客户经理"), dataIndex: "rm_id" },
           { title: t("评分"), dataIndex: "score", render: (v: number) => v.toFixed(3) },
-          { title: t("等级"), dataIndex: "band", render: (v: string) => <Tag color={v === "high" ? "red" : v === "medium" ? "orange" : "default"}>{v}</Tag> },
+          { title: t("等级"), dataIndex: "band", render: (v: string) => <Tag color={v === "high" ? "red" : v === "medium" ? "orange" : "default"}>{t(VALUE_ZH.band[v] ?? v)}</Tag> },
           {
             title: t("主要原因"),
             dataIndex: "reasons",
-            render: (rs: Scored["reasons"]) => rs.map((r) => `${r.feature}=${String(r.value)}`).join("; "),
+            render: (rs: Scored["reasons"]) => <span title={rs.map((r) => `${r.feature}=${String(r.value)}`).join("; ")}>{reasonsText(rs, t)}</span>,
           },
         ]}
       />

@@ -6,6 +6,7 @@ import { Alert, Button, Card, Descriptions, Form, Input, InputNumber, Select, Sp
 import { get, post } from "../api";
 import { ErrorNote } from "../components/Missing";
 import { useI18n } from "../i18n";
+import { cellText, columnTitle, CONTACT_KIND_ZH } from "../labels";
 
 type Row = Record<string, unknown>;
 
@@ -20,7 +21,11 @@ interface Channel {
   contacts: Record<string, number>;
 }
 
-const counts = (c: Record<string, number>) =>
+const PREVIEW_ZH: Record<string, string> = { template_id: "模板编号", masked: "已脱敏", subject: "标题", text: "正文", html: "HTML正文", sms: "短信计费", channel: "渠道", locale: "语言" };
+const OUTBOX_ZH: Record<string, string> = { pending: "待发送", retry: "重试", sending: "发送中", sent: "已发送", failed: "发送失败", dead: "放弃发送" };
+
+/** Counts by outbox status or contact kind, each named in the operator's words. */
+const counts = (c: Record<string, number>, names: Record<string, string>, t: (zh: string) => string) =>
   Object.keys(c).length === 0 ? (
     "—"
   ) : (
@@ -28,10 +33,21 @@ const counts = (c: Record<string, number>) =>
       {Object.entries(c)
         .sort()
         .map(([k, n]) => (
-          <Tag key={k}>{`${k} ${n.toLocaleString()}`}</Tag>
+          <Tag key={k} title={k}>{`${names[k] ? t(names[k]) : k} ${n.toLocaleString()}`}</Tag>
         ))}
     </Space>
   );
+
+/** One line of the preview: booleans as yes/no, the SMS billing as "UCS-2 · 10 字 · 1 条". */
+function previewValue(k: string, v: unknown, t: (zh: string) => string): string {
+  if (v === null || v === undefined) return "—";
+  if (typeof v === "boolean") return v ? t("是") : t("否");
+  if (k === "sms" && typeof v === "object") {
+    const s = v as { encoding?: string; units?: number; segments?: number };
+    return `${s.encoding ?? ""} · ${s.units ?? "?"} ${t("字")} · ${s.segments ?? "?"} ${t("条")}`;
+  }
+  return typeof v === "object" ? JSON.stringify(v) : String(v);
+}
 
 function Channels() {
   const { t } = useI18n();
@@ -62,8 +78,8 @@ function Channels() {
             render: (_: unknown, c) => (c.rate_per_s ? `${c.rate_per_s}/s · burst ${c.burst ?? 1}` : t("不限")),
           },
           { title: t("单条成本"), dataIndex: "cost", render: (v: number | null) => (v === null ? "—" : v.toFixed(3)) },
-          { title: t("待发队列"), key: "outbox", render: (_: unknown, c) => counts(c.outbox) },
-          { title: `${t("近期发送")} (${data?.window_hours ?? 24}h)`, key: "contacts", render: (_: unknown, c) => counts(c.contacts) },
+          { title: t("待发队列"), key: "outbox", render: (_: unknown, c) => counts(c.outbox, OUTBOX_ZH, t) },
+          { title: `${t("近期发送")} (${data?.window_hours ?? 24}h)`, key: "contacts", render: (_: unknown, c) => counts(c.contacts, CONTACT_KIND_ZH, t) },
         ]}
       />
     </>
@@ -207,8 +223,8 @@ function Templates() {
           {out && (
             <Descriptions bordered size="small" column={1} data-testid="preview-result">
               {Object.entries(out).map(([k, v]) => (
-                <Descriptions.Item key={k} label={k}>
-                  <span style={{ whiteSpace: "pre-wrap" }}>{typeof v === "object" ? JSON.stringify(v) : String(v)}</span>
+                <Descriptions.Item key={k} label={PREVIEW_ZH[k] ? t(PREVIEW_ZH[k]) : k}>
+                  <span style={{ whiteSpace: "pre-wrap" }}>{previewValue(k, v, t)}</span>
                 </Descriptions.Item>
               ))}
             </Descriptions>
@@ -225,6 +241,12 @@ function Contacts() {
   const [error, setError] = useState<unknown>(null);
   const run = async (v: { customer_id?: number; campaign?: string }) => {
     setError(null);
+    const byCustomer = v.customer_id !== undefined && v.customer_id !== null;
+    if (byCustomer === Boolean(v.campaign)) {
+      setRows(null);
+      setError(new Error(t("请填写客户号或触达活动名（二选一）")));
+      return;
+    }
     const q = new URLSearchParams({ limit: "200" });
     if (v.customer_id !== undefined && v.customer_id !== null) q.set("customer_id", String(v.customer_id));
     if (v.campaign) q.set("campaign", v.campaign);
@@ -234,15 +256,15 @@ function Contacts() {
       setError(e);
     }
   };
-  const cols = rows && rows.length ? Object.keys(rows[0]).slice(0, 9) : [];
+  const cols = ["at", "customer_id", "campaign", "channel", "kind", "reason", "message_key"];
   return (
     <>
       <Form layout="inline" onFinish={run}>
         <Form.Item name="customer_id" label={t("客户号")}>
           <InputNumber style={{ width: 140 }} min={0} />
         </Form.Item>
-        <Form.Item name="campaign" label="campaign">
-          <Input style={{ width: 160 }} />
+        <Form.Item name="campaign" label={t("触达活动")}>
+          <Input style={{ width: 160 }} data-testid="contacts-campaign" placeholder={t("旅程编号等")} />
         </Form.Item>
         <Button type="primary" htmlType="submit" data-testid="contacts-run">
           {t("搜索")}
@@ -256,7 +278,19 @@ function Contacts() {
             rowKey={(_, i) => String(i)}
             dataSource={rows}
             locale={{ emptyText: t("暂无数据") }}
-            columns={cols.map((k) => ({ title: k, dataIndex: k, render: (v: unknown) => String(v ?? "") }))}
+            data-testid="contacts-table"
+            columns={cols.map((k) => ({
+              title: columnTitle(k, t),
+              dataIndex: k,
+              render: (v: unknown) =>
+                k === "kind" ? (
+                  <Tag color={v === "failed" || v === "dead" || v === "suppressed" ? "red" : v === "sent" || v === "delivered" ? "green" : "default"}>
+                    {cellText(k, v, t)}
+                  </Tag>
+                ) : (
+                  cellText(k, v, t)
+                ),
+            }))}
           />
         )}
       </div>

@@ -1,6 +1,6 @@
 // ROI report (活动ROI): a campaign's incremental conversions, revenue and AUM over its
 // holdout, what it cost from the ledgers, ROI — POST /api/v1/campaigns/evaluation.
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { Button, Card, Col, Descriptions, Form, Input, InputNumber, Row, Select, Table } from "antd";
 import { post } from "../api";
 import { ErrorNote } from "../components/Missing";
@@ -21,10 +21,28 @@ const ESTIMATES: [string, string][] = [
   ["cost_per_incremental_conversion", "单位增量转化成本"],
 ];
 
+const COST_ZH: Record<string, string> = {
+  messages_sent: "发送条数",
+  contact_cost: "触达成本",
+  benefits_issued: "权益发放金额",
+  benefits_revoked: "权益撤回金额",
+  benefits_redeemed: "权益核销金额",
+  fixed_cost: "固定成本",
+  basis: "权益成本口径",
+  benefit_cost: "权益成本",
+  total: "总成本",
+};
+const BASIS_ZH: Record<string, string> = { redeemed: "按核销", issued: "按发放" };
+
 const fmt = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? "—" : v.toLocaleString(undefined, { maximumFractionDigits: 2 }));
 
 export default function Roi() {
   const { t } = useI18n();
+  const [form] = Form.useForm();
+  // Run once with the defaults (the demo bank's own campaign), so the page opens on a result.
+  useEffect(() => {
+    form.submit();
+  }, [form]);
   const [result, setResult] = useState<Record<string, unknown> | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
@@ -54,6 +72,7 @@ export default function Roi() {
         <Card title={t("活动ROI")}>
           <Form
             layout="vertical"
+            form={form}
             onFinish={run}
             initialValues={{ table: "fund_reach_exposure", campaign: "fund-reach", treated: "sms", holdout: "control", basis: "redeemed", fixed_cost: 0 }}
           >
@@ -73,7 +92,7 @@ export default function Roi() {
               <Input data-testid="roi-holdout" />
             </Form.Item>
             <Form.Item name="basis" label={t("权益成本口径")}>
-              <Select options={[{ value: "redeemed" }, { value: "issued" }]} />
+              <Select options={Object.entries(BASIS_ZH).map(([value, label]) => ({ value, label: t(label) }))} />
             </Form.Item>
             <Form.Item name="fixed_cost" label={t("固定成本")}>
               <InputNumber min={0} style={{ width: "100%" }} />
@@ -91,8 +110,8 @@ export default function Roi() {
             <>
               <Descriptions title={t("成本")} size="small" bordered column={2} data-testid="roi-costs">
                 {Object.entries(costs).map(([k, v]) => (
-                  <Descriptions.Item key={k} label={k}>
-                    {typeof v === "number" ? fmt(v) : String(v)}
+                  <Descriptions.Item key={k} label={t(COST_ZH[k] ?? k)}>
+                    {typeof v === "number" ? fmt(v) : k === "basis" ? t(BASIS_ZH[String(v)] ?? String(v)) : String(v)}
                   </Descriptions.Item>
                 ))}
               </Descriptions>

@@ -1,5 +1,5 @@
 // Visual segment builder (客群圈选): nested and/or groups, field pickers, live count.
-import { useEffect, useRef, useState } from "react";
+import { createContext, useContext, useEffect, useRef, useState } from "react";
 import { Button, Card, Col, Dropdown, Input, InputNumber, Row, Select, Space, Statistic, Table, Typography } from "antd";
 import { DeleteOutlined, PlusOutlined } from "@ant-design/icons";
 import { api, get, post } from "../api";
@@ -7,6 +7,7 @@ import { Chart } from "../components/Chart";
 import "../components/charts-extra";
 import { ErrorNote } from "../components/Missing";
 import { useI18n } from "../i18n";
+import type { TagInfo } from "../insight";
 import {
   FIELD_LABELS,
   FIELDS,
@@ -15,6 +16,8 @@ import {
   behaviour,
   fromDocument,
   group,
+  tagCondition,
+  tagOps,
   toDocument,
   txn,
   update,
@@ -36,6 +39,46 @@ export async function previewSegment(doc: Record<string, unknown>): Promise<Prev
 }
 
 const COMPARE = ["=", "!=", ">", ">=", "<", "<="];
+/** The tag catalogue, loaded once by the page, for every tag condition's picker. */
+const TagsCtx = createContext<TagInfo[]>([]);
+const OP_ZH: Record<string, string> = { has_value: "有值", in: "属于", not_in: "不属于" };
+
+function TagValueInput({ node, info, onChange }: { node: Extract<Node, { kind: "tag" }>; info: TagInfo | undefined; onChange: (v: Value) => void }) {
+  const { t } = useI18n();
+  if (node.op === "has_value") return null;
+  const dist = info?.last_run?.distribution.labels;
+  const labels = dist && typeof dist === "object" ? Object.keys(dist as Record<string, number>) : [];
+  if (info?.value_type === "bool")
+    return (
+      <Select
+        style={{ width: 100 }}
+        value={node.value === true ? "true" : node.value === false ? "false" : undefined}
+        options={[
+          { value: "true", label: t("是") },
+          { value: "false", label: t("否") },
+        ]}
+        onChange={(v) => onChange(v === "true")}
+        data-testid="tag-value"
+      />
+    );
+  if (info?.value_type === "number")
+    return (
+      <InputNumber style={{ width: 140 }} value={typeof node.value === "number" ? node.value : null} onChange={(v) => onChange(v)} data-testid="tag-value" />
+    );
+  const multi = node.op === "in" || node.op === "not_in";
+  return (
+    <Select
+      mode={multi ? "tags" : undefined}
+      showSearch
+      style={{ minWidth: 160 }}
+      value={multi ? (Array.isArray(node.value) ? node.value.map(String) : []) : typeof node.value === "string" ? node.value : undefined}
+      options={labels.map((l) => ({ value: l, label: l }))}
+      onChange={(v: string | string[]) => onChange(v)}
+      data-testid="tag-value"
+    />
+  );
+}
+const CONDITION_KIND_ZH: Record<string, string> = { attribute: "属性条件", txn_aggregate: "交易条件", behaviour: "行为条件", tag: "标签条件", segment: "客群条件" };
 
 function ValueInput({ node, onChange }: { node: Extract<Node, { kind: "attribute" }>; onChange: (v: Value) => void }) {
   const type = FIELDS[node.field];
@@ -112,6 +155,7 @@ function Condition({ node, set }: { node: Node; set: (id: string, fn: (n: Node) 
                 { key: "attr", label: t("属性条件"), onClick: () => add(attribute()) },
                 { key: "txn", label: t("交易条件"), onClick: () => add(txn()) },
                 { key: "beh", label: t("行为条件"), onClick: () => add(behaviour()) },
+                { key: "tag", label: t("标签条件"), onClick: () => add(tagCondition()) },
                 { key: "grp", label: t("添加条件组"), onClick: () => add(group("or")) },
               ],
             }}
@@ -134,7 +178,7 @@ function Condition({ node, set }: { node: Node; set: (id: string, fn: (n: Node) 
       <Space style={{ display: "flex", margin: "4px 0" }} data-testid="seg-attribute">
         <Select
           showSearch
-          style={{ width: 150 }}
+          style={{ width: 210 }}
           value={node.field}
           options={Object.keys(FIELDS).map((f) => ({ value: f, label: `${t(FIELD_LABELS[f] ?? f)} (${f})` }))}
           onChange={(f) => patch({ field: f, op: OPS[FIELDS[f]][0], value: null } as Partial<Node>)}
@@ -155,9 +199,9 @@ function Condition({ node, set }: { node: Node; set: (id: string, fn: (n: Node) 
   if (node.kind === "txn_aggregate") {
     return (
       <Space style={{ display: "flex", margin: "4px 0" }} wrap>
-        <span>近</span>
+        <span>{t("近")}</span>
         <InputNumber size="small" min={1} max={3660} value={node.last_days} onChange={(v) => patch({ last_days: v ?? 30 } as Partial<Node>)} />
-        <span>天</span>
+        <span>{t("天")}</span>
         <Select
           size="small"
           style={{ width: 90 }}
@@ -182,16 +226,50 @@ function Condition({ node, set }: { node: Node; set: (id: string, fn: (n: Node) 
       </Space>
     );
   }
+  if (node.kind === "tag") return <TagCondition node={node} patch={patch} remove={remove} />;
   if (node.kind !== "behaviour") return null;
   return (
     <Space style={{ display: "flex", margin: "4px 0" }} wrap>
-      <span>近</span>
+      <span>{t("近")}</span>
       <InputNumber size="small" min={1} max={3660} value={node.last_days} onChange={(v) => patch({ last_days: v ?? 30 } as Partial<Node>)} />
-      <span>天 事件</span>
+      <span>{t("天 事件")}</span>
       <Input size="small" style={{ width: 160 }} placeholder="fund_detail_view" value={node.event} onChange={(e) => patch({ event: e.target.value } as Partial<Node>)} />
       <Select size="small" style={{ width: 70 }} value={node.op} options={COMPARE.map((o) => ({ value: o, label: o }))} onChange={(op) => patch({ op } as Partial<Node>)} />
       <InputNumber size="small" min={0} value={node.count} onChange={(v) => patch({ count: v ?? 0 } as Partial<Node>)} />
-      <span>次</span>
+      <span>{t("次")}</span>
+      {remove}
+    </Space>
+  );
+}
+
+function TagCondition({ node, patch, remove }: { node: Extract<Node, { kind: "tag" }>; patch: (p: Partial<Node>) => void; remove: JSX.Element }) {
+  const { t } = useI18n();
+  const tags = useContext(TagsCtx);
+  const info = tags.find((x) => x.name === node.tag);
+  return (
+    <Space style={{ display: "flex", margin: "4px 0" }} wrap data-testid="seg-tag">
+      <span>{t("标签")}</span>
+      <Select
+        showSearch
+        style={{ width: 200 }}
+        placeholder={tags.length ? t("选择标签") : t("暂无标签")}
+        value={node.tag || undefined}
+        optionFilterProp="label"
+        options={tags.map((x) => ({ value: x.name, label: `${x.title || x.name} (${x.name})` }))}
+        onChange={(tag: string) => {
+          const vt = tags.find((x) => x.name === tag)?.value_type;
+          patch({ tag, op: tagOps(vt)[0], value: vt === "bool" ? true : null } as Partial<Node>);
+        }}
+        data-testid="tag-pick"
+      />
+      <Select
+        style={{ width: 100 }}
+        value={node.op}
+        options={tagOps(info?.value_type).map((o) => ({ value: o, label: OP_ZH[o] ? t(OP_ZH[o]) : o }))}
+        onChange={(op: string) => patch({ op, value: op === "has_value" ? null : info?.value_type === "bool" ? true : null } as Partial<Node>)}
+        data-testid="tag-op"
+      />
+      <TagValueInput node={node} info={info} onChange={(value) => patch({ value } as Partial<Node>)} />
       {remove}
     </Space>
   );
@@ -284,6 +362,10 @@ export default function Segments() {
   const [preview, setPreview] = useState<Preview | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const [tags, setTags] = useState<TagInfo[]>([]);
+  useEffect(() => {
+    get<TagInfo[]>("/api/v1/tags").then(setTags, () => setTags([])); // no tags: the picker says so
+  }, []);
   const seq = useRef(0);
   const doc = toDocument(name, root);
   const key = JSON.stringify(doc);
@@ -302,6 +384,7 @@ export default function Segments() {
   }, [key]);
   const set = (id: string, fn: (n: Node) => Node | null) => setRoot((r) => update(r, id, fn));
   return (
+    <TagsCtx.Provider value={tags}>
     <Row gutter={16}>
       <Col span={15}>
         <Card title={t("客群圈选")}>
@@ -318,9 +401,12 @@ export default function Segments() {
             }}
           />
           <Condition node={root} set={set} />
-          <Typography.Paragraph type="secondary" style={{ marginTop: 12 }}>
-            <pre style={{ fontSize: 11, maxHeight: 200, overflow: "auto" }}>{JSON.stringify(doc, null, 1)}</pre>
-          </Typography.Paragraph>
+          <details style={{ marginTop: 12 }}>
+            <summary style={{ cursor: "pointer", color: "rgba(0,0,0,0.45)" }}>{t("查看客群定义 (JSON)")}</summary>
+            <pre style={{ fontSize: 11, maxHeight: 200, overflow: "auto" }} data-testid="segment-json">
+              {JSON.stringify(doc, null, 1)}
+            </pre>
+          </details>
         </Card>
       </Col>
       <Col span={9}>
@@ -329,7 +415,9 @@ export default function Segments() {
           <Statistic value={preview?.count ?? "—"} loading={busy && !preview} data-testid="segment-count" />
           {preview && (
             <>
-              <Typography.Text type="secondary">as of {preview.as_of}</Typography.Text>
+              <Typography.Text type="secondary">
+                {t("数据截至")} {preview.as_of}
+              </Typography.Text>
               <Chart
                 testId="chart-branches"
                 height={260}
@@ -349,7 +437,7 @@ export default function Segments() {
                 dataSource={preview.by_condition}
                 columns={[
                   { title: t("条件"), dataIndex: "where" },
-                  { title: t("类型"), dataIndex: "kind" },
+                  { title: t("类型"), dataIndex: "kind", render: (k: string) => t(CONDITION_KIND_ZH[k] ?? k) },
                   { title: t("人数"), dataIndex: "count" },
                 ]}
               />
@@ -358,5 +446,6 @@ export default function Segments() {
         </Card>
       </Col>
     </Row>
+    </TagsCtx.Provider>
   );
 }

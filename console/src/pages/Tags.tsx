@@ -18,6 +18,8 @@ interface TreeItem {
 const asTree = (nodes: CategoryNode[]): TreeItem[] =>
   nodes.map((n) => ({ key: n.key, title: `${n.title} (${n.count})`, children: asTree(n.children) }));
 
+const TAG_TYPE_ZH: Record<string, string> = { statistic: "统计", rule: "规则", model: "模型", manual: "手工", enum: "枚举", number: "数值", bool: "是否", text: "文本" };
+
 export default function Tags() {
   const { t } = useI18n();
   const [tags, setTags] = useState<TagInfo[] | null>(null);
@@ -65,7 +67,7 @@ export default function Tags() {
             columns={[
               { title: t("名称"), dataIndex: "title", render: (v: string, r) => <span data-testid={`tag-${r.name}`}>{v || r.name}</span> },
               { title: t("分类"), dataIndex: "category" },
-              { title: t("类型"), dataIndex: "type", render: (v: string, r) => <Tag>{`${v} · ${r.value_type}`}</Tag> },
+              { title: t("类型"), dataIndex: "type", render: (v: string, r) => <Tag title={`${v} · ${r.value_type}`}>{`${TAG_TYPE_ZH[v] ? t(TAG_TYPE_ZH[v]) : v} · ${TAG_TYPE_ZH[r.value_type] ? t(TAG_TYPE_ZH[r.value_type]) : r.value_type}`}</Tag> },
               {
                 title: t("覆盖率"),
                 key: "coverage",

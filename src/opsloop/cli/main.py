@@ -152,7 +152,10 @@ def demo(
         generate_cli.run_generate(customers=customers, months=months, seed=seed)
     else:
         console.print(f"reusing the bank in {settings.home}")
+    from opsloop.cli.demo_data import ensure_demo_data
     from opsloop.cli.demo_users import ensure_demo_users
+
+    ensure_demo_data(settings, console.print)
 
     made = ensure_demo_users(settings)
     if made:

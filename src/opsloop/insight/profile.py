@@ -5,7 +5,8 @@ the caller's data scope (a customer outside it is "not found") and masks PII unl
 revealed with ``pii:view`` (audited). Only once that has passed are the other sections
 read — each a small query keyed on the one customer id: current tags, holdings, the AUM
 trend, recent events and transactions, segments (latest snapshots), lifecycle stage,
-model scores, and contact history (Reach, read-only, only with ``contact:read``).
+model scores, and contact history (Reach's own, read-only, and the ``contacts`` table of
+past campaigns loaded into the warehouse; both only with ``contact:read``).
 A section whose table is absent from the dataset is empty, not an error.
 """
 
@@ -93,6 +94,17 @@ def profile(
             lambda t: t.select("model", "score", "band", "scored_at", "reasons").order_by("model"),
         ),
         "contacts": _contacts(store, wh, principal, customer_id, recent),
+        # contact history brought in from outside (past campaigns), beside Reach's own
+        "past_contacts": rows(
+            "contacts",
+            lambda t: (
+                t.select("ts", "campaign_id", "channel", "attempt", "outcome")
+                .order_by(ibis.desc("ts"))
+                .limit(recent)
+            ),
+        )
+        if principal.can("contact:read")
+        else None,
     }
     return row
 

@@ -60,6 +60,11 @@ class CustomerProfile(CustomerPublic):
     contacts: list[dict[str, Any]] | None = Field(
         description="contact history (Reach); null without contact:read"
     )
+    past_contacts: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="past campaigns' contacts loaded into the warehouse (`contacts` table); "
+        "null without contact:read",
+    )
 
 
 class CustomerPage(BaseModel):
