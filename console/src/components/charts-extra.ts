@@ -1,7 +1,7 @@
-// The chart types only some pages draw (Sankey, funnel, pie) and chart titles: imported by those pages, so
+// The chart types only some pages draw (Sankey, funnel, pie, scatter), chart titles and mark lines: imported by those pages, so
 // they load with the page's lazy chunk instead of the home page's first load.
 import * as echarts from "echarts/core";
-import { FunnelChart, PieChart, SankeyChart } from "echarts/charts";
-import { TitleComponent } from "echarts/components";
+import { FunnelChart, PieChart, SankeyChart, ScatterChart } from "echarts/charts";
+import { MarkLineComponent, TitleComponent } from "echarts/components";
 
-echarts.use([FunnelChart, PieChart, SankeyChart, TitleComponent]);
+echarts.use([FunnelChart, PieChart, SankeyChart, ScatterChart, MarkLineComponent, TitleComponent]);

@@ -2,7 +2,9 @@
 import { useEffect, useState } from "react";
 import { Button, Card, Form, Input, Select, Space, Table, Tag, Typography } from "antd";
 import { post } from "../api";
+import { ciChartSeries } from "../ciChart";
 import { Chart } from "../components/Chart";
+import "../components/charts-extra"; // scatter (the estimate) and the zero line
 import { ErrorNote } from "../components/Missing";
 import { percent } from "../format";
 import { useI18n } from "../i18n";
@@ -124,21 +126,15 @@ export default function Experiments() {
                       grid: { left: 120, right: 30, top: 10, bottom: 30 },
                       yAxis: { type: "category", data: arms.map((a) => a.arm) },
                       xAxis: { type: "value", scale: true },
-                      series: [
-                        {
-                          type: "bar",
-                          stack: "ci",
-                          itemStyle: { color: "transparent" },
-                          data: arms.map((a) => a.vs_control!.difference.ci_low ?? 0),
-                        },
-                        {
-                          type: "bar",
-                          stack: "ci",
-                          name: "95% CI",
-                          itemStyle: { color: "#1677ff" },
-                          data: arms.map((a) => (a.vs_control!.difference.ci_high ?? 0) - (a.vs_control!.difference.ci_low ?? 0)),
-                        },
-                      ],
+                      series: ciChartSeries(
+                        arms.map((a) => ({
+                          arm: a.arm,
+                          value: a.vs_control!.difference.value,
+                          low: a.vs_control!.difference.ci_low,
+                          high: a.vs_control!.difference.ci_high,
+                        })),
+                        `95% ${t("置信区间")}`,
+                      ),
                     }}
                   />
                 )}
