@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -298,3 +299,43 @@ def test_common_events_are_decoded_in_sql() -> None:
     assert got.column("properties").to_pylist()[3] == (
         '{"path":"/","name":"Home","$user_id":"u-9"}'
     )
+
+
+def test_flush_records_stores_the_links_and_rows_end_to_end(home: Path) -> None:
+    """Through the store and a DuckDB warehouse: an identify links a device, later
+    anonymous events of it get the customer; an erased id named "None" does not skip
+    events that have no user id (the Python rule's str(None) matched it)."""
+    from opsloop.collect.flush import CONSUMER, flush_records
+    from opsloop.settings import get_settings
+    from opsloop.store import Store
+    from opsloop.warehouse import Warehouse
+
+    settings = get_settings()
+    store = Store.open(settings.database_url)
+    wh = Warehouse.open(settings.warehouse)
+    try:
+        first = [
+            {"type": "identify", "userId": "1001", "anonymousId": "dev-1", "messageId": "i1",
+             "timestamp": iso(NOW), "traits": {"tier": "gold"}},
+            {"type": "track", "event": "e", "anonymousId": "dev-2", "messageId": "t0",
+             "timestamp": iso(NOW)},
+        ]  # fmt: skip
+        later = [
+            {"type": "track", "event": "e", "anonymousId": "dev-1", "messageId": "t1",
+             "timestamp": iso(NOW), "properties": {"k": [1, "é"]}},
+        ]  # fmt: skip
+        recs = [Record(i, str(m["messageId"]), orjson.dumps(m)) for i, m in enumerate(first)]
+        n = flush_records(recs, store=store, warehouse=wh, position_of=CONSUMER, erased={"None"})
+        assert n == 2
+        assert identity.load_links(store, ["dev-1"]) == {"dev-1": "1001"}
+        rec = [Record(2, "t1", orjson.dumps(later[0]))]
+        assert flush_records(rec, store=store, warehouse=wh, position_of=CONSUMER) == 1
+        got = wh.execute(wh.table("events").order_by("message_id")).to_pylist()
+        assert [(r["message_id"], r["customer_id"], r["properties"]) for r in got] == [
+            ("i1", 1001, '{"tier":"gold"}'),
+            ("t0", None, "{}"),
+            ("t1", 1001, '{"k":[1,"é"]}'),
+        ]
+    finally:
+        wh.close()
+        store.close()
