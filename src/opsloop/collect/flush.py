@@ -19,83 +19,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import pyarrow as pa
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from opsloop.collect import identity
+from opsloop.collect import decode, identity
 from opsloop.collect.consent import erased_ids, who
 from opsloop.collect.log import EventLog, EventStream, Record, Subscription
-from opsloop.collect.segment import parse_time
+from opsloop.collect.rows import EVENT_NAMES, platform_of, to_rows
 from opsloop.store import Store
-from opsloop.warehouse import TABLES_BY_NAME, Warehouse
+from opsloop.warehouse import Warehouse
 from opsloop.warehouse.append import append, append_from_stream
 
+__all__ = ["CONSUMER", "EVENT_NAMES", "Flusher", "flush_records", "platform_of", "to_rows"]
+
 CONSUMER = "warehouse"
-EVENT_NAMES = {
-    "page": "$pageview",
-    "screen": "$screen",
-    "identify": "$identify",
-    "alias": "$alias",
-    "group": "$group",
-}
-_PLATFORMS = {
-    "ios": "ios",
-    "ipados": "ios",
-    "iphone os": "ios",
-    "android": "android",
-    "web": "web",
-    "js": "web",
-    "miniprogram": "miniprogram",
-    "wechat miniprogram": "miniprogram",
-}
-
-
-def platform_of(message: Mapping[str, Any]) -> str | None:
-    """ios | android | web | miniprogram from the SDK's context, else None (servers)."""
-    ctx = message.get("context") or {}
-    candidates: list[Any] = []
-    if isinstance(ctx, dict):
-        os_ = ctx.get("os")
-        if isinstance(os_, dict):
-            candidates.append(os_.get("name"))
-        lib = ctx.get("library")
-        if isinstance(lib, dict) and str(lib.get("name", "")).startswith("analytics.js"):
-            candidates.append("web")
-        candidates.append(ctx.get("platform"))
-    props = message.get("properties") or {}
-    if isinstance(props, dict):
-        candidates.append(props.get("$lib"))  # Sensors Analytics
-    for c in candidates:
-        if isinstance(c, str) and c.strip().lower() in _PLATFORMS:
-            return _PLATFORMS[c.strip().lower()]
-    return None
-
-
-def to_rows(messages: Sequence[Mapping[str, Any]], links: Mapping[str, str]) -> pa.Table:
-    """Messages → rows of the canonical ``events`` table (pure)."""
-    cols: dict[str, list[Any]] = {c: [] for c in TABLES_BY_NAME["events"].column_names}
-    for m in messages:
-        mtype = str(m.get("type", "track"))
-        user = identity.resolve(m, links)
-        ts = parse_time(str(m["timestamp"])).astimezone(UTC).replace(tzinfo=None)
-        body = m.get("properties") if mtype in ("track", "page", "screen") else m.get("traits")
-        props: dict[str, Any] = dict(body) if isinstance(body, dict) else {}
-        if mtype in ("page", "screen") and m.get("name"):
-            props.setdefault("name", m["name"])
-        if mtype == "group":
-            props.setdefault("groupId", m.get("groupId"))
-        if user is not None and identity.customer_id(user) is None:
-            props.setdefault("$user_id", user)  # a non-numeric user id is kept, not lost
-        cols["message_id"].append(str(m["messageId"]))
-        cols["ts"].append(ts)
-        cols["event"].append(str(m.get("event") or EVENT_NAMES[mtype]))
-        cols["customer_id"].append(identity.customer_id(user))
-        anon = m.get("anonymousId")
-        cols["anonymous_id"].append(str(anon) if anon else None)
-        cols["platform"].append(platform_of(m))
-        cols["properties"].append(orjson.dumps(props).decode())
-    return pa.Table.from_pydict(cols, schema=TABLES_BY_NAME["events"].schema)
 
 
 def flush_records(
@@ -113,36 +50,58 @@ def flush_records(
     erasure must not bring the events back). With ``position_of`` (a consumer name) on
     a DuckDB warehouse, exactly once comes from the stream position stored with the
     rows (:func:`append_from_stream`: for the embedded log, one reader, ids unique at
-    acknowledgement); otherwise from an anti-join on ``message_id``."""
+    acknowledgement); otherwise from an anti-join on ``message_id``.
+
+    The payloads are decoded in bulk inside DuckDB (:mod:`opsloop.collect.decode`),
+    with the GIL released; Python does the identity links and any row the SQL hands
+    back. The rows are those :func:`to_rows` makes from the decoded messages."""
     if not records:
         return 0
-    decoded = [(r.offset, orjson.loads(r.payload)) for r in records]
-    if erased:
-        decoded = [(o, m) for o, m in decoded if not (set(map(str, who(m))) & erased)]
-    messages = [m for _, m in decoded]
+    found = decode.scan(records, erased)
+    if found.bulk:
+        offsets = found.offsets
+        links = _links(store, decode.asserted_links(found), decode.lookup_ids(found))
+        rows = decode.rows(found, records, links).drop_columns(["off"])
+    else:  # an identity field that is not a string: the Python rules for the batch
+        decoded = [(r.offset, orjson.loads(r.payload)) for r in records]
+        if erased:
+            decoded = [(o, m) for o, m in decoded if not (_ids_of(m) & erased)]
+        messages = [m for _, m in decoded]
+        offsets = [o for o, _ in decoded]
+        anon = [str(m["anonymousId"]) for m in messages if m.get("anonymousId")]
+        links = _links(store, identity.links_in(messages), anon)
+        rows = to_rows(messages, links)
     by_position = position_of is not None and warehouse.dialect == "duckdb"
-    if not messages and not by_position:
+    if not offsets and not by_position:
         return 0
-    anon = [str(m["anonymousId"]) for m in messages if m.get("anonymousId")]
-    asserted = identity.links_in(messages)
-    links = identity.load_links(store, anon + [x.anonymous_id for x in asserted])
-    new_links = [x for x in asserted if x.anonymous_id not in links]  # first link wins
-    if new_links:
-        identity.save_links(store, new_links)
-        # what won (another writer may have linked one first): read those back
-        links.update(identity.load_links(store, [x.anonymous_id for x in new_links]))
-    rows = to_rows(messages, links)
     if position_of is not None and by_position:
         return append_from_stream(
             warehouse,
             "events",
             rows,
             consumer=position_of,
-            offsets=[o for o, _ in decoded],
+            offsets=offsets,
             next_offset=records[-1].offset + 1,
             dataset=dataset,
         )
     return append(warehouse, "events", rows, dataset)
+
+
+def _ids_of(message: Mapping[str, Any]) -> set[str]:
+    """The message's user and anonymous ids that are set (what an erasure matches)."""
+    return {x for x in who(message) if x is not None}
+
+
+def _links(store: Store, asserted: list[identity.Link], anonymous_ids: list[str]) -> dict[str, str]:
+    """Save the asserted links that are new (first link wins) and return the links of
+    ``anonymous_ids`` and of the asserted ones, as the store has them now."""
+    links = identity.load_links(store, anonymous_ids + [x.anonymous_id for x in asserted])
+    new_links = [x for x in asserted if x.anonymous_id not in links]  # first link wins
+    if new_links:
+        identity.save_links(store, new_links)
+        # what won (another writer may have linked one first): read those back
+        links.update(identity.load_links(store, [x.anonymous_id for x in new_links]))
+    return links
 
 
 class FlushSettings(BaseSettings):
