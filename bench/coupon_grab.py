@@ -384,7 +384,8 @@ class _CpuSampler:
         a = min(self.samples, key=lambda s: abs(s[0] - lo))
         b = min(self.samples, key=lambda s: abs(s[0] - hi))
         out = {
-            name: round(sum(v - a[1][name].get(p, 0.0) for p, v in b[1][name].items()), 2)
+            # a process gone by ``hi`` reads 0 there: its last part is lost, never negative
+            name: round(sum(max(0.0, v - a[1][name].get(p, 0.0)) for p, v in b[1][name].items()), 2)
             for name in ("server", "postgres", "redis", "wrk")
         }
         busy, total = (b[1]["machine"][k] - a[1]["machine"][k] for k in (0, 1))
