@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -62,6 +63,7 @@ local N, CUSTOMERS, SEED = %(n)d, %(customers)d, %(seed)d
 local path = "%(path)s"
 local hdrs = {["Authorization"] = "Bearer %(token)s", ["Content-Type"] = "application/json"}
 sent, got, padding, t_first, t_last, outcomes = 0, 0, 0, 0, 0, {}
+t_issued, got_issued = 0, 0  -- the last "issued" answer: where the issuing phase ends
 
 function setup(thread)
   thread:set("tid", nthreads)
@@ -103,6 +105,7 @@ function response(status, headers, body)
     return
   end
   got = got + 1
+  if o == "issued" then t_issued, got_issued = now(), got end
   local k = o or tostring(status)
   outcomes[k] = (outcomes[k] or 0) + 1
   if got == N then
@@ -114,22 +117,311 @@ end
 
 function done(summary, latency, requests)
   local total, pad, first, last, merged = 0, 0, 1e18, 0, {}
+  local issued_at, before_issued = 0, 0
   for _, t in ipairs(threads) do
     total, pad = total + t:get("got"), pad + t:get("padding")
     first, last = math.min(first, t:get("t_first")), math.max(last, t:get("t_last"))
+    issued_at = math.max(issued_at, t:get("t_issued"))
+    before_issued = before_issued + t:get("got_issued")
     for k, v in pairs(t:get("outcomes")) do merged[k] = (merged[k] or 0) + v end
   end
   local parts = {}
   for k, v in pairs(merged) do table.insert(parts, string.format('"%%s":%%d', k, v)) end
   io.write(string.format(
     'RESULT {"answered":%%d,"padding":%%d,"seconds":%%.3f,"p50_ms":%%.2f,"p99_ms":%%.2f,' ..
-    '"max_ms":%%.2f,"errors":%%d,"outcomes":{%%s}}\\n',
+    '"max_ms":%%.2f,"errors":%%d,"t_first":%%.6f,"t_last":%%.6f,"t_issued":%%.6f,' ..
+    '"answered_issuing":%%d,"outcomes":{%%s}}\\n',
     total, pad, last - first, latency:percentile(50) / 1e3,
     latency:percentile(99) / 1e3, latency.max / 1e3,
     summary.errors.connect + summary.errors.read + summary.errors.write +
-    summary.errors.status + summary.errors.timeout, table.concat(parts, ",")))
+    summary.errors.status + summary.errors.timeout, first, last, issued_at, before_issued,
+    table.concat(parts, ",")))
 end
 """
+
+
+# ---- measuring the phases -------------------------------------------------------------
+#
+# wrk's histogram covers every request; the issuing phase (the ~11,000 requests answered
+# until the last coupon is issued) and the sold-out phase behave differently, so the
+# bench splits them: wrk's script reports when the last "issued" answer came (its clock
+# is CLOCK_MONOTONIC, like time.monotonic here and in the server), a sampler reads the
+# CPU of the server, PostgreSQL's backends of the bench database, Redis, wrk and the
+# whole machine every 100 ms, and ``--probe`` serves the app through ``probed_app``,
+# which records in each worker the server-side time of every request (ASGI call to the
+# last byte handed to uvicorn), the event loop's lag, the Redis calls and every group
+# commit batch (size, time in the writer, the longest queue wait), written to
+# ``OPSLOOP_BENCH_PROBE_DIR`` at shutdown.
+
+PROBE_ENV = "OPSLOOP_BENCH_PROBE_DIR"
+LAG_PERIOD_S = 0.005
+
+
+class _Probe:
+    """ASGI wrapper recording ``(start, seconds, kind)`` per request in this worker."""
+
+    def __init__(self, app: Any, out: Path) -> None:
+        from array import array
+
+        self.app, self.out = app, out
+        self.req_t, self.req_dt, self.req_kind = array("d"), array("f"), array("b")
+        self.lag_t, self.lag = array("d"), array("f")
+        self.calls: dict[str, tuple[Any, Any]] = {}
+        self.batches: list[tuple[float, float, int, float]] = []  # start, s, rows, wait
+        self._enq: dict[int, float] = {}
+        self._patch()
+
+    def _timed(self, owner: Any, name: str) -> None:
+        from array import array
+
+        orig = getattr(owner, name)
+        ts, dts = array("d"), array("f")
+        self.calls[f"{owner.__name__}.{name}"] = (ts, dts)
+
+        async def timed(*args: Any, **kw: Any) -> Any:
+            t = time.monotonic()
+            try:
+                return await orig(*args, **kw)
+            finally:
+                ts.append(t)
+                dts.append(time.monotonic() - t)
+
+        setattr(owner, name, timed)
+
+    def _patch(self) -> None:
+        from opsloop.activity import counters, grab, risk
+
+        self._timed(counters.RedisCounters, "grab_async")
+        self._timed(risk.RedisWindows, "hit_async")
+        gc_cls: Any = grab.GroupCommit
+        commit, write, enq, batches = gc_cls.commit, gc_cls._write, self._enq, self.batches
+
+        async def commit_probed(this: Any, item: Any) -> Any:
+            enq[id(item)] = time.monotonic()
+            return await commit(this, item)
+
+        def write_probed(this: Any, items: list[Any]) -> Any:
+            t = time.monotonic()
+            wait = max((t - enq.pop(id(i), t) for i in items), default=0.0)
+            try:
+                return write(this, items)
+            finally:
+                batches.append((t, time.monotonic() - t, len(items), wait))
+
+        gc_cls.commit, gc_cls._write = commit_probed, write_probed
+
+    async def _lag(self) -> None:
+        while True:
+            t = time.monotonic()
+            await asyncio.sleep(LAG_PERIOD_S)
+            self.lag_t.append(t)
+            self.lag.append(time.monotonic() - t - LAG_PERIOD_S)
+
+    def _dump(self) -> None:
+        data = {
+            "pid": os.getpid(),
+            "req": [list(self.req_t), list(self.req_dt), list(self.req_kind)],
+            "lag": [list(self.lag_t), list(self.lag)],
+            "calls": {k: [list(a), list(b)] for k, (a, b) in self.calls.items()},
+            "batches": self.batches,
+        }
+        (self.out / f"{os.getpid()}.json").write_text(json.dumps(data))
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+
+            async def send_lifespan(msg: Any) -> None:
+                if msg["type"] == "lifespan.startup.complete":
+                    self._lag_task = asyncio.get_running_loop().create_task(self._lag())
+                elif msg["type"] == "lifespan.shutdown.complete":
+                    self._dump()
+                await send(msg)
+
+            await self.app(scope, receive, send_lifespan)
+            return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t = time.monotonic()
+        kind = [0]
+
+        async def send_timed(msg: Any) -> None:
+            if msg["type"] == "http.response.body":
+                body = msg.get("body", b"")
+                kind[0] = 1 if b'"issued"' in body else 2 if b'"exhausted"' in body else 3
+            await send(msg)
+
+        try:
+            await self.app(scope, receive, send_timed)
+        finally:
+            self.req_t.append(t)
+            self.req_dt.append(time.monotonic() - t)
+            self.req_kind.append(kind[0])
+
+
+def probed_app() -> Any:
+    """The server's app with :class:`_Probe` around it (uvicorn ``--factory``)."""
+    from opsloop.api.app import create_app
+
+    return _Probe(create_app(), Path(os.environ[PROBE_ENV]))
+
+
+def _pct(xs: list[float], q: float) -> float:
+    return xs[min(len(xs) - 1, int(len(xs) * q))] if xs else float("nan")
+
+
+def _dist_ms(xs: list[float]) -> dict[str, float]:
+    xs = sorted(xs)
+    return {
+        "n": len(xs),
+        "p50_ms": round(_pct(xs, 0.5) * 1000, 2),
+        "p90_ms": round(_pct(xs, 0.9) * 1000, 2),
+        "p99_ms": round(_pct(xs, 0.99) * 1000, 2),
+        "max_ms": round(xs[-1] * 1000, 2) if xs else float("nan"),
+    }
+
+
+def _probe_report(out: Path, t_first: float, t_issued: float, t_last: float) -> dict[str, Any]:
+    """Per phase: server-side request time, loop lag, Redis calls; the group commit."""
+    runs = [json.loads(f.read_text()) for f in sorted(out.glob("*.json"))]
+    names = {1: "issued", 2: "exhausted", 3: "other"}
+    rep: dict[str, Any] = {"workers_reporting": len(runs)}
+    for phase, lo, hi in (("issuing", t_first, t_issued), ("sold_out", t_issued, t_last)):
+        ph: dict[str, Any] = {}
+        for code, name in names.items():
+            xs = [
+                dt
+                for r in runs
+                for t, dt, k in zip(*r["req"], strict=True)
+                if k == code and lo <= t < hi
+            ]
+            if xs:
+                ph[f"server_{name}"] = _dist_ms(xs)
+        ph["loop_lag"] = _dist_ms(
+            [x for r in runs for t, x in zip(*r["lag"], strict=True) if lo <= t < hi]
+        )
+        for name in runs[0]["calls"] if runs else []:
+            xs = [dt for r in runs for t, dt in zip(*r["calls"][name], strict=True) if lo <= t < hi]
+            if xs:
+                ph[name] = _dist_ms(xs)
+        rep[phase] = ph
+    b = [x for r in runs for x in r["batches"]]
+    if b:
+        sizes = sorted(x[2] for x in b)
+        rep["group_commit"] = {
+            "batches": len(b),
+            "rows": sum(sizes),
+            "size_p50": _pct(sizes, 0.5),
+            "size_p90": _pct(sizes, 0.9),
+            "size_max": sizes[-1],
+            "write": _dist_ms([x[1] for x in b]),
+            "queue_wait_max_per_batch": _dist_ms([x[3] for x in b]),
+        }
+    return rep
+
+
+class _CpuSampler:
+    """CPU seconds of the server, its PostgreSQL backends, Redis, wrk and the machine."""
+
+    def __init__(self, server_pid: int, dbname: str, redis_pid: int | None) -> None:
+        import threading
+
+        self.server_pid, self.dbname, self.redis_pid = server_pid, dbname, redis_pid
+        self.samples: list[tuple[float, dict[str, dict[int, float]]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> _CpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _find(self) -> dict[str, list[int]]:
+        pg, wrk = [], []
+        tag = f" {self.dbname} ".encode()
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                cmd = Path(f"/proc/{d}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if cmd.startswith(b"postgres: ") and tag in cmd:
+                pg.append(int(d))
+            elif cmd.startswith(b"wrk\0"):
+                wrk.append(int(d))
+        server: list[int] = []
+        with contextlib.suppress(OSError):
+            server = _tree(self.server_pid)
+        redis = [self.redis_pid] if self.redis_pid else []
+        return {"server": server, "postgres": pg, "redis": redis, "wrk": wrk}
+
+    def _sample(self, groups: dict[str, list[int]]) -> dict[str, dict[int, float]]:
+        out = {name: {p: _cpu_seconds([p]) for p in pids} for name, pids in groups.items()}
+        ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        hz = os.sysconf("SC_CLK_TCK")
+        out["machine"] = {0: (sum(ticks) - ticks[3] - ticks[4]) / hz, 1: sum(ticks) / hz}
+        return out
+
+    def _run(self) -> None:
+        groups: dict[str, list[int]] = {}
+        i = 0
+        while not self._stop.is_set():
+            if i % 5 == 0:
+                groups = self._find()
+            self.samples.append((time.monotonic(), self._sample(groups)))
+            i += 1
+            self._stop.wait(0.1)
+
+    def between(self, lo: float, hi: float) -> dict[str, float]:
+        """CPU seconds used from ``lo`` to ``hi`` (nearest samples; per process, so one
+        that starts or ends in between counts from or to zero)."""
+        if not self.samples:
+            return {}
+        a = min(self.samples, key=lambda s: abs(s[0] - lo))
+        b = min(self.samples, key=lambda s: abs(s[0] - hi))
+        out = {
+            # a process gone by ``hi`` reads 0 there: its last part is lost, never negative
+            name: round(sum(max(0.0, v - a[1][name].get(p, 0.0)) for p, v in b[1][name].items()), 2)
+            for name in ("server", "postgres", "redis", "wrk")
+        }
+        busy, total = (b[1]["machine"][k] - a[1]["machine"][k] for k in (0, 1))
+        return out | {
+            "machine_busy": round(busy, 2),
+            "machine_all": round(total, 2),
+            "seconds": round(b[0] - a[0], 2),
+        }
+
+
+def _phases(res: dict[str, Any], cpu: _CpuSampler, a: argparse.Namespace) -> dict[str, Any]:
+    """Issuing phase (until the last coupon's answer) and sold-out phase, from wrk."""
+    if "t_issued" not in res or not res["t_issued"]:
+        return {}
+    out: dict[str, Any] = {}
+    spans = (
+        ("issuing", res["t_first"], res["t_issued"], res["answered_issuing"]),
+        ("sold_out", res["t_issued"], res["t_last"], res["answered"] - res["answered_issuing"]),
+    )
+    for name, lo, hi, n in spans:
+        secs = max(hi - lo, 1e-9)
+        used = cpu.between(lo, hi)
+        ph: dict[str, Any] = {
+            "answered": n,
+            "seconds": round(secs, 2),
+            "req_per_s": round(n / secs),
+            # Little's law: the connections are always busy, so mean latency = c / rate
+            "client_mean_ms": round(a.connections / (n / secs) * 1000, 2) if n else None,
+        }
+        if used and n:
+            ph["cpu_s"] = used
+            ph["server_cpu_ms_per_request"] = round(used["server"] * 1000 / n, 3)
+            all_s = max(used["machine_all"], 1e-9)
+            ph["machine_busy_pct"] = round(100 * used["machine_busy"] / all_s, 1)
+        out[name] = ph
+    return out
 
 
 def _port() -> int:
@@ -277,9 +569,11 @@ def _load_wrk(base: str, aid: str, token: str, a: argparse.Namespace) -> dict[st
     return res
 
 
-def _start_server(env: dict[str, str], workers: int) -> tuple[subprocess.Popen[bytes], str]:
+def _start_server(
+    env: dict[str, str], workers: int, app: str = "opsloop.api.app:create_app"
+) -> tuple[subprocess.Popen[bytes], str]:
     port = _port()
-    cmd = [sys.executable, "-m", "uvicorn", "opsloop.api.app:create_app", "--factory"]
+    cmd = [sys.executable, "-m", "uvicorn", app, "--factory"]
     cmd += ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
     cmd += ["--no-access-log", "--backlog", "4096"]
     server = subprocess.Popen(cmd, env=env)
@@ -376,6 +670,11 @@ def main(argv: list[str]) -> dict[str, Any]:
     p.add_argument("--concurrency", type=int, default=32, help="httpx clients per process")
     p.add_argument("--redis", action="store_true")
     p.add_argument("--serve", action="store_true", help="set up, start, wait (profiling)")
+    p.add_argument(
+        "--probe",
+        action="store_true",
+        help="per-phase server-side latency, loop lag, Redis calls, group-commit batches",
+    )
     a = p.parse_args(argv)
     dbname = f"opsloop_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG, autocommit=True) as con:
@@ -392,17 +691,24 @@ def main(argv: list[str]) -> dict[str, Any]:
         "OPSLOOP_LOG_LEVEL": "WARNING",
     }
     env.pop("OPSLOOP_REDIS_URL", None)
+    redis_pid = None
     if a.redis:
         import redis
 
-        redis.Redis.from_url(REDIS).flushdb()
+        r = redis.Redis.from_url(REDIS)
+        r.flushdb()
+        redis_pid = int(r.info("server")["process_id"])
         env["OPSLOOP_REDIS_URL"] = REDIS
+    probe_dir = Path(tempfile.mkdtemp(prefix="opsloop-probe-")) if a.probe else None
+    if probe_dir is not None:
+        env[PROBE_ENV] = str(probe_dir)
     os.environ.update({k: v for k, v in env.items() if k.startswith("OPSLOOP_")})
     server = None
     load_before = Path("/proc/loadavg").read_text().split()[:3]
     try:
         aid, token = _setup(url, a.coupons)
-        server, base = _start_server(env, a.workers)
+        app = "bench.coupon_grab:probed_app" if a.probe else "opsloop.api.app:create_app"
+        server, base = _start_server(env, a.workers, app)
         if a.serve:
             print(json.dumps({"base": base, "aid": aid, "token": token, "pid": server.pid}))
             print(f"wrk script: see WRK_LUA; Ctrl-C to stop (database {dbname})", flush=True)
@@ -411,13 +717,20 @@ def main(argv: list[str]) -> dict[str, Any]:
         load = _load_wrk if a.loader == "wrk" else _load_httpx
         pids = _tree(server.pid)
         cpu0 = _cpu_seconds(pids)
-        res = load(base, aid, token, a)
+        with _CpuSampler(server.pid, dbname, redis_pid) as sampler:
+            res = load(base, aid, token, a)
+            time.sleep(0.15)  # one more sample after the last answer
         server_cpu = _cpu_seconds(pids) - cpu0
+        phases = _phases(res, sampler, a)
         load_after = Path("/proc/loadavg").read_text().split()[:3]
     finally:
         if server is not None:
             server.terminate()
             server.wait(30)
+    if probe_dir is not None and phases:
+        phases["probe"] = _probe_report(probe_dir, res["t_first"], res["t_issued"], res["t_last"])
+    if probe_dir is not None:
+        shutil.rmtree(probe_dir)
     checked = _check(url, a)
     with psycopg.connect(PG, autocommit=True) as con:
         con.execute(f'drop database if exists "{dbname}" with (force)')
@@ -440,6 +753,7 @@ def main(argv: list[str]) -> dict[str, Any]:
         "transport_errors": res["errors"],
         "padding_health_checks": res["padding"],
         "outcomes": res["outcomes"],
+        "phases": phases,
         **checked,
         "ok": checked["ledger_ok"] and res["answered"] == a.requests,
         "loadavg_before": load_before,

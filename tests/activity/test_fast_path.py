@@ -255,6 +255,56 @@ def test_a_batch_not_stored_gives_its_charge_back(pg_url: str, redis_url: str) -
         store.close()
 
 
+def test_a_commit_whose_answer_was_lost_keeps_its_charge(pg_url: str, redis_url: str) -> None:
+    """The batch committed but its connection broke before the answer: the row-by-row
+    retry finds the grab's own rows, answers with its unit and keeps its charge (giving
+    it back would leave the counters below the ledger: an oversell later)."""
+    store = Store.open(pg_url)
+    try:
+        g = _grabber(store, redis_url)
+
+        class LostAnswer(GroupCommit):
+            def _insert_pg(self, tables: Any) -> None:
+                super()._insert_pg(tables)  # stored and committed
+                raise ConnectionError("server closed the connection unexpectedly")
+
+        g.writer = LostAnswer(store, undo=g._undo)
+        first = asyncio.run(_grab(g, 7, "req-lost"))
+        plain = asyncio.run(_grab(g, 8))  # a fresh key, same path
+        assert first is not None and plain is not None
+        with store.session() as s:
+            units = sorted(s.execute(select(BenefitUnit.unit_id)).scalars())
+            assert units == sorted([first, plain])
+            assert ledger.balances(s, benefit_id="c10").issued == 2
+            assert ledger.reconcile(s, counters=g.counters, scope="b/c10") == []
+        assert g.writer.batches == 0  # both answered by the retry, not the batch
+    finally:
+        store.close()
+
+
+def test_a_broken_writer_connection_is_replaced(pg_url: str, redis_url: str) -> None:
+    """A batch whose connection died is retried row by row; the next batch reconnects."""
+    store = Store.open(pg_url)
+    try:
+        g = _grabber(store, redis_url)
+        assert asyncio.run(_grab(g, 1)) is not None
+        assert g.writer is not None and g.writer.batches == 1
+        (con,) = g.writer._conns
+        with store.session() as s:  # as if PostgreSQL had restarted under the writer
+            s.execute(select(func.pg_terminate_backend(con.info.backend_pid)))
+        assert asyncio.run(_grab(g, 2)) is not None  # stored (by the row-by-row retry)
+        assert g.writer.batches == 1 and g.writer._conns == []
+        assert asyncio.run(_grab(g, 3)) is not None  # a new connection, one batch again
+        assert g.writer.batches == 2 and len(g.writer._conns) == 1
+        with store.session() as s:
+            assert ledger.balances(s, benefit_id="c10").issued == 3
+            assert ledger.reconcile(s, counters=g.counters, scope="b/c10") == []
+        g.writer.close()
+        assert g.writer._conns == []
+    finally:
+        store.close()
+
+
 def test_pending_rows_match_the_ledgers_own_issue(pg_url: str, redis_url: str) -> None:
     """The batched rows are the rows ledger.issue writes (same columns and values)."""
     store = Store.open(pg_url)

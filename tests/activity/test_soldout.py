@@ -54,6 +54,38 @@ def test_marker_holds_for_its_ttl_and_only_for_shared_caps() -> None:
     assert so.where("act", NOW) is None
 
 
+def test_after_the_ttl_one_request_asks_while_the_others_are_refused() -> None:
+    tick = Tick()
+    so = SoldOut(ttl=0.1, clock=tick)
+    so.mark("act", "b/c10/stock")
+    tick.t += 0.1
+    assert so.where("act", NOW) is None  # this one asks the counters ...
+    assert so.where("act", NOW) == "b/c10/stock"  # ... the others meanwhile do not
+    so.mark("act", "b/c10/stock")  # the asker heard "sold out": renewed for a TTL
+    assert so.where("act", NOW) == "b/c10/stock"
+    tick.t += 0.1
+    assert so.where("act", NOW) is None
+    so.mark("act", None)  # the asker was issued a unit: everyone asks again
+    assert so.where("act", NOW) is None and so.where("act", NOW) is None
+    so.mark("act", "b/c10/stock")
+    tick.t += 0.1
+    assert so.where("act", NOW) is None
+    so.settle("act")  # the asker failed
+    assert so.where("act", NOW) is None and so.where("act", NOW) is None
+    so.mark("act", "b/c10/stock")
+    tick.t += 0.1
+    assert so.where("act", NOW) is None
+    tick.t += 0.1  # the asker never answered: after another TTL another one asks
+    assert so.where("act", NOW) is None
+    assert so.where("act", NOW) == "b/c10/stock"
+    so.mark("act", "b/c10/c/7")  # the asker hit its own limit: that says nothing
+    assert so.where("act", NOW) is None and so.where("act", NOW) is None
+    so.settle("act")  # nobody asking: a settle changes nothing
+    so.mark("act", "b/c10/budget")
+    so.settle("act")
+    assert so.where("act", NOW) == "b/c10/budget"
+
+
 @pytest.fixture
 def pg_store(pg_url: str, home: Path) -> Iterator[Store]:
     s = Store.open(pg_url)

@@ -448,12 +448,15 @@ async def participate_async(*, rt: Runtime, activity_id: str, req: Request) -> O
     gone = None if req.request_id else rt.sold_out.where(activity_id, now)
     if gone is not None:
         return Outcome("exhausted", detail=gone)
-    if rt.grabber is None:
-        out = await asyncio.to_thread(participate, rt=rt, activity_id=activity_id, req=req)
-    else:
-        out = await _grab(rt, activity_id, defn, t, benefits, req, now)
-    if out.outcome == "exhausted":
-        rt.sold_out.mark(activity_id, out.detail)
+    try:
+        if rt.grabber is None:
+            out = await asyncio.to_thread(participate, rt=rt, activity_id=activity_id, req=req)
+        else:
+            out = await _grab(rt, activity_id, defn, t, benefits, req, now)
+    except BaseException:
+        rt.sold_out.settle(activity_id)  # if this one was asking for the others: ask again
+        raise
+    rt.sold_out.mark(activity_id, out.detail if out.outcome == "exhausted" else None)
     return out
 
 
