@@ -325,11 +325,13 @@ def test_flush_records_stores_the_links_and_rows_end_to_end(home: Path) -> None:
              "timestamp": iso(NOW), "properties": {"k": [1, "é"]}},
         ]  # fmt: skip
         recs = [Record(i, str(m["messageId"]), orjson.dumps(m)) for i, m in enumerate(first)]
-        n = flush_records(recs, store=store, warehouse=wh, position_of=CONSUMER, erased={"None"})
+        n = flush_records(
+            recs, store=store, warehouse=wh, position_of=CONSUMER, erased={"None"}, bulk_min=0
+        )
         assert n == 2
         assert identity.load_links(store, ["dev-1"]) == {"dev-1": "1001"}
         rec = [Record(2, "t1", orjson.dumps(later[0]))]
-        assert flush_records(rec, store=store, warehouse=wh, position_of=CONSUMER) == 1
+        assert flush_records(rec, store=store, warehouse=wh, position_of=CONSUMER, bulk_min=0) == 1
         got = wh.execute(wh.table("events").order_by("message_id")).to_pylist()
         assert [(r["message_id"], r["customer_id"], r["properties"]) for r in got] == [
             ("i1", 1001, '{"tier":"gold"}'),
