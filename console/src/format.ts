@@ -16,3 +16,8 @@ export function percent(x: number | null | undefined, digits = 1): string {
   if (x === null || x === undefined || !Number.isFinite(x)) return "—";
   return `${(x * 100).toFixed(digits)}%`;
 }
+
+/** Cents as yuan, ``¥1,234.5``: money is stored in cents (budgets, costs, benefit values). */
+export function yuan(cents: number): string {
+  return `¥${(cents / 100).toLocaleString(undefined, { maximumFractionDigits: 2 })}`;
+}

@@ -8,6 +8,7 @@ import { ErrorNote } from "../components/Missing";
 import { useI18n } from "../i18n";
 import { ACTIONS_BY_STATUS, activityUsage, firedRules, TEMPLATE_ZH, type BenefitRow, type TemplateKind, type Usage } from "../activity";
 import { statusLabel } from "../journey";
+import { yuan } from "../format";
 
 interface Activity {
   id: string;
@@ -44,11 +45,10 @@ interface Decision {
 
 
 const STATUS_COLOR: Record<string, string> = { submitted: "orange", approved: "cyan", running: "green", paused: "gold", finished: "purple" };
-const yuan = (cents: number) => (cents / 100).toLocaleString(undefined, { maximumFractionDigits: 2 });
 const when = (iso: string | undefined) => (iso ? iso.replace("T", " ").slice(0, 16) : "—");
 
 function Bar({ u, money, testId }: { u: Usage; money?: boolean; testId: string }) {
-  const text = money ? `¥${yuan(u.used)} / ¥${yuan(u.limit)}` : `${u.used.toLocaleString()} / ${u.limit.toLocaleString()}`;
+  const text = money ? `${yuan(u.used)} / ${yuan(u.limit)}` : `${u.used.toLocaleString()} / ${u.limit.toLocaleString()}`;
   return (
     <Tooltip title={`${u.label}: ${text}`}>
       <div data-testid={testId} style={{ minWidth: 150 }}>

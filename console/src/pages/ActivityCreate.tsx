@@ -9,6 +9,7 @@ import { get, post } from "../api";
 import { ErrorNote } from "../components/Missing";
 import { useI18n } from "../i18n";
 import { activityDocument, benefitIds, defaultWindow, TEMPLATE_ZH, TEMPLATES, type ActivityForm, type TemplateKind } from "../activity";
+import { yuan } from "../format";
 
 interface Benefit {
   definition: { id: string; name: string };
@@ -39,7 +40,7 @@ function Review({ values, benefits }: { values: ActivityForm; benefits: Benefit[
           {given.join("、") || "—"}
         </Descriptions.Item>
         <Descriptions.Item label={t("活动时间")} span={2}>{`${String(doc.starts_at).replace("T", " ")} ~ ${String(doc.ends_at).replace("T", " ")}`}</Descriptions.Item>
-        <Descriptions.Item label={t("预算")}>{budget === undefined ? t("不限") : `¥${(budget / 100).toLocaleString()}`}</Descriptions.Item>
+        <Descriptions.Item label={t("预算")}>{budget === undefined ? t("不限") : yuan(budget)}</Descriptions.Item>
         <Descriptions.Item label={t("风险等级")}>{kyc?.length ? kyc.join(", ") : t("不限")}</Descriptions.Item>
         <Descriptions.Item label={t("落地页标题")} span={2}>
           {(doc.landing as { title: string }).title}

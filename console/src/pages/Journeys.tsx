@@ -24,6 +24,7 @@ import { Alert, Badge, Button, Card, Input, Select, Space, Switch, Tag, Typograp
 import { ApiError, get, post, upload, type Me } from "../api";
 import { NodeForm, useOptions, type Options } from "../components/NodeForm";
 import { useI18n } from "../i18n";
+import { yuan } from "../format";
 import {
   BLOCKABLE,
   GROUP_LABELS,
@@ -541,7 +542,7 @@ function Canvas() {
           <Space style={{ marginTop: 8 }} wrap data-testid="dry-run-summary">
             {Object.entries(summary).map(([k, v]) => (
               <span key={k} data-metric={k}>
-                <Badge count={k === "cost_cents" ? `${t("预计成本")}: ¥${(v / 100).toLocaleString()}` : `${metricLabel(k, t)}: ${v}`} color="#1677ff" overflowCount={Number.MAX_SAFE_INTEGER} />
+                <Badge count={k === "cost_cents" ? `${t("预计成本")}: ${yuan(v)}` : `${metricLabel(k, t)}: ${v}`} color="#1677ff" overflowCount={Number.MAX_SAFE_INTEGER} />
               </span>
             ))}
           </Space>
